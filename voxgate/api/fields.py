@@ -1,0 +1,109 @@
+"""Request fields from multipart forms and JSON bodies, read the same way.
+
+The OpenAI SDK flattens lists to repeated `name[]` parts and dicts to `name[key]`; JSON clients send
+native lists, dicts and booleans. `Fields` hides the difference from the routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voxgate.api.errors import bad_request
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+class Fields:
+    def __init__(self, values: dict[str, list[Any]]) -> None:
+        self.values = values
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> "Fields":
+        values: dict[str, list[Any]] = {}
+        for name, value in pairs:
+            key = name[:-2] if name.endswith("[]") else name
+            values.setdefault(key, []).append(value)
+        return cls(values)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> "Fields":
+        values: dict[str, list[Any]] = {}
+        for name, value in body.items():
+            key = name[:-2] if name.endswith("[]") else name
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    values[f"{key}[{sub}]"] = [v]
+                values[key] = [value]
+            elif isinstance(value, list):
+                values[key] = list(value)
+            elif value is not None:
+                values[key] = [value]
+        return cls(values)
+
+    def has(self, name: str) -> bool:
+        return name in self.values
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        vals = self.values.get(name)
+        if not vals:
+            return default
+        value = vals[0]
+        if isinstance(value, (dict, list)):
+            raise bad_request(f"'{name}' must be a string", param=name)
+        return str(value)
+
+    def list(self, name: str) -> list[str]:
+        out: list[str] = []
+        for value in self.values.get(name, []):
+            if isinstance(value, str) and "," in value and not value.startswith("data:"):
+                out.extend(v.strip() for v in value.split(",") if v.strip())
+            else:
+                out.append(str(value))
+        return out
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        vals = self.values.get(name)
+        if not vals:
+            return default
+        value = vals[0]
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise bad_request(f"'{name}' must be true or false, got {str(value)[:40]!r}", param=name)
+
+    def float(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self.str(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise bad_request(f"'{name}' must be a number, got {raw[:40]!r}", param=name) from None
+        if not low <= value <= high:
+            raise bad_request(f"'{name}' must be between {low} and {high}, got {value}", param=name)
+        return value
+
+    def int(self, name: str, low: int, high: int) -> int | None:
+        raw = self.str(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            value = int(raw)
+        except ValueError:
+            raise bad_request(f"'{name}' must be an integer, got {raw[:40]!r}", param=name) from None
+        if not low <= value <= high:
+            raise bad_request(f"'{name}' must be between {low} and {high}, got {value}", param=name)
+        return value
+
+    def dict(self, name: str) -> dict[str, Any] | None:
+        """A nested object: `name` as a JSON object, or `name[key]` form parts."""
+        for value in self.values.get(name, []):
+            if isinstance(value, dict):
+                return value
+        prefix = name + "["
+        nested = {k[len(prefix):-1]: v[0] for k, v in self.values.items() if k.startswith(prefix) and k.endswith("]")}
+        return nested or None

@@ -1,0 +1,54 @@
+"""Cut input text into pieces for streaming: the first piece is short so audio starts early."""
+
+from __future__ import annotations
+
+import re
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n+")
+_CLAUSE_BREAK = re.compile(r"(?<=[,;:\u2014-])\s+")
+_ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|e\.g|i\.e|No|Inc|Ltd|Co)|\b[A-Z])\.$")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split at sentence ends and line breaks, keeping the punctuation with its sentence."""
+    sentences: list[str] = []
+    for part in _SENTENCE_END.split(text):
+        part = part.strip()
+        if not part:
+            continue
+        if sentences and _ABBREVIATION.search(sentences[-1]):
+            sentences[-1] = f"{sentences[-1]} {part}"  # "Mr." or "J." does not end a sentence
+        else:
+            sentences.append(part)
+    return sentences
+
+
+def split_for_streaming(text: str, first_max_chars: int = 60, max_chars: int = 300) -> list[str]:
+    """Sentences, with the first one cut at a clause break if long, and very long ones cut at clauses.
+
+    Piper synthesises a whole piece before returning it, so time to first byte is the time of the
+    first piece: keeping it short makes a 1,000-character request start as fast as a short one."""
+    pieces: list[str] = []
+    for sentence in split_sentences(text):
+        limit = first_max_chars if not pieces else max_chars
+        pieces.extend(_cut(sentence, limit) if len(sentence) > limit else [sentence])
+    return pieces
+
+
+def _cut(sentence: str, limit: int) -> list[str]:
+    out: list[str] = []
+    current = ""
+    for clause in _CLAUSE_BREAK.split(sentence):
+        if current and len(current) + 1 + len(clause) > limit:
+            out.append(current)
+            current = clause
+        else:
+            current = f"{current} {clause}".strip()
+        while len(current) > 2 * limit:  # no clause break at all: cut at a word boundary
+            cut = current.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            out.append(current[:cut].strip())
+            current = current[cut:].strip()
+    if current:
+        out.append(current)
+    return out
