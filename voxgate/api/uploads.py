@@ -58,7 +58,7 @@ async def read_upload(request: Request, tmp_dir: Path, limit: int) -> Upload:
         raise _too_large(limit)
     content_type = request.headers.get("content-type", "").lower()
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    if content_type.startswith("multipart/form-data"):
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         return await _read_multipart(request, tmp_dir, limit)
     if content_type.startswith("application/json"):
         return await _read_json(request, tmp_dir, limit)

@@ -23,16 +23,36 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def split_for_streaming(text: str, first_max_chars: int = 60, max_chars: int = 300) -> list[str]:
-    """Sentences, with the first one cut at a clause break if long, and very long ones cut at clauses.
+def split_for_streaming(text: str, first_max_chars: int = 48, max_chars: int = 300) -> list[str]:
+    """Sentences, with the first one cut short and very long ones cut at clauses.
 
     Piper synthesises a whole piece before returning it, so time to first byte is the time of the
-    first piece: keeping it short makes a 1,000-character request start as fast as a short one."""
+    first piece: keeping it short (a clause, or a few words) makes a 1,000-character request start
+    as fast as a short one. Later pieces stay whole sentences for natural prosody."""
     pieces: list[str] = []
     for sentence in split_sentences(text):
-        limit = first_max_chars if not pieces else max_chars
-        pieces.extend(_cut(sentence, limit) if len(sentence) > limit else [sentence])
+        if not pieces and len(sentence) > first_max_chars:
+            head, rest = _first_piece(sentence, first_max_chars)
+            pieces.append(head)
+            sentence = rest
+            if not sentence:
+                continue
+        pieces.extend(_cut(sentence, max_chars) if len(sentence) > max_chars else [sentence])
     return pieces
+
+
+def _first_piece(sentence: str, limit: int) -> tuple[str, str]:
+    """The longest clause-ending prefix within `limit`, else a word-boundary cut (at least 3 words)."""
+    best = -1
+    for match in _CLAUSE_BREAK.finditer(sentence):
+        if match.start() > limit:
+            break
+        best = match.start()
+    if best < 0:
+        best = sentence.rfind(" ", 0, limit)
+        if best < 0 or len(sentence[:best].split()) < 3:
+            return sentence, ""
+    return sentence[:best].strip(), sentence[best:].strip()
 
 
 def _cut(sentence: str, limit: int) -> list[str]:

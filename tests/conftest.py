@@ -1,0 +1,101 @@
+"""A live voxgate server for the whole test session, driven through the official openai SDK."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import openai
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOTSTRAP_KEY = "vg_test_bootstrap_key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    key: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str]
+
+    @property
+    def root(self) -> str:
+        return self.base_url.removesuffix("/v1")
+
+    def client(self, **kwargs: object) -> openai.OpenAI:
+        kwargs.setdefault("max_retries", 0)
+        return openai.OpenAI(base_url=self.base_url, api_key=self.key, **kwargs)  # type: ignore[arg-type]
+
+    def http(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.root, headers={"Authorization": f"Bearer {self.key}"}, timeout=300,
+                            **kwargs)  # type: ignore[arg-type]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, port: int | None = None) -> LiveServer:
+    """Start `python -m voxgate serve` and wait until /healthz answers."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update({
+        "VOXGATE_DATA_DIR": str(data_dir), "VOXGATE_PORT": str(port), "VOXGATE_HOST": "127.0.0.1",
+        "VOXGATE_BOOTSTRAP_KEY": BOOTSTRAP_KEY, "VOXGATE_CPU_THREADS": "2", "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra_env or {})
+    log_path = data_dir / f"server-{port}.log"
+    process = subprocess.Popen([sys.executable, "-m", "voxgate", "serve"], cwd=ROOT, env=env,
+                               stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+    return LiveServer(f"{base}/v1", BOOTSTRAP_KEY, data_dir, process, log_path, env)
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(tmp_path_factory.mktemp("voxgate-data"))
+    try:
+        yield live
+    finally:
+        stop_server(live)
+
+
+@pytest.fixture(scope="session")
+def client(server: LiveServer) -> openai.OpenAI:
+    return server.client()
