@@ -27,6 +27,20 @@ def _keystore(settings: Settings):  # type: ignore[no-untyped-def]
     return KeyStore(Database(settings.db_path))
 
 
+def _pipeline_id(settings: Settings, name: Optional[str]) -> Optional[str]:
+    """Store a pipeline as its catalog id, so aliases of the model keep working."""
+    if not name:
+        return None
+    from voxgate.models.catalog import Catalog
+
+    extra = [p for p in (settings.catalog_path, settings.data_dir / "catalog.toml") if p is not None]
+    spec = Catalog.load(*extra).resolve(name)
+    if spec is None:
+        console.print(f"[red]unknown model {name!r}[/red]")
+        raise typer.Exit(2)
+    return spec.id
+
+
 @app.command()
 def serve(host: Optional[str] = typer.Option(None, help="Bind address (VOXGATE_HOST)"),
           port: Optional[int] = typer.Option(None, help="Port (VOXGATE_PORT)")) -> None:
@@ -50,19 +64,32 @@ def serve(host: Optional[str] = typer.Option(None, help="Bind address (VOXGATE_H
 
 
 @keys_app.command("create")
-def keys_create(name: str = typer.Option("default", help="A label for the key")) -> None:
+def keys_create(
+    name: str = typer.Option("default", help="A label for the key"),
+    pipeline: Optional[str] = typer.Option(None, help="Lock the key to one model (id or alias)"),
+    credits: Optional[float] = typer.Option(None, min=0, help="Credit balance (default: unlimited, still metered)"),
+    rpm: Optional[int] = typer.Option(None, min=0, help="Requests per minute (default VOXGATE_DEFAULT_RPM; 0 = none)"),
+    concurrency: Optional[int] = typer.Option(None, min=0, help="Requests in flight (default "
+                                              "VOXGATE_DEFAULT_CONCURRENCY; 0 = none)"),
+    admin: bool = typer.Option(False, "--admin", help="May manage keys over /v1/admin"),
+) -> None:
     """Create a key and print it once."""
-    record, plain = _keystore(Settings.from_env()).create(name)
-    console.print(f"created {record.id} ({record.name}); this key is shown only once:")
+    settings = Settings.from_env()
+    record, plain = _keystore(settings).create(name, admin=admin, pipeline=_pipeline_id(settings, pipeline),
+                                               credits=credits, rpm=rpm, concurrency=concurrency)
+    Console(stderr=True).print(f"created {record.id} ({record.name}); this key is shown only once:")
     print(plain)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (ids and prefixes only: keys are stored hashed)."""
-    table = Table("id", "name", "prefix", "revoked")
+    table = Table("id", "name", "prefix", "admin", "pipeline", "credits", "rpm", "concurrency", "revoked")
     for k in _keystore(Settings.from_env()).list():
-        table.add_row(k.id, k.name, k.prefix + "…", "yes" if k.revoked_at else "")
+        table.add_row(k.id, k.name, k.prefix + "…", "yes" if k.admin else "", k.pipeline or "(all)",
+                      "unlimited" if k.credits is None else f"{k.credits:g}",
+                      "default" if k.rpm is None else str(k.rpm),
+                      "default" if k.concurrency is None else str(k.concurrency), "yes" if k.revoked_at else "")
     console.print(table)
 
 
@@ -75,31 +102,99 @@ def keys_revoke(key_id: str) -> None:
     console.print(f"revoked {key_id}")
 
 
+@keys_app.command("set")
+def keys_set(
+    key_id: str,
+    name: Optional[str] = typer.Option(None, help="New label"),
+    pipeline: Optional[str] = typer.Option(None, help="Lock the key to this model"),
+    workspace: bool = typer.Option(False, "--workspace", help="Remove the pipeline lock: every model"),
+    credits: Optional[float] = typer.Option(None, min=0, help="Set the credit balance"),
+    add_credits: Optional[float] = typer.Option(None, help="Top the balance up (or down, if negative)"),
+    unlimited_credits: bool = typer.Option(False, "--unlimited-credits", help="Drop the balance: unlimited"),
+    rpm: Optional[int] = typer.Option(None, min=0, help="Requests per minute (0 = none)"),
+    concurrency: Optional[int] = typer.Option(None, min=0, help="Requests in flight (0 = none)"),
+    admin: Optional[bool] = typer.Option(None, "--admin/--no-admin", help="Grant or remove admin"),
+) -> None:
+    """Change a key's scope, credits or limits."""
+    settings = Settings.from_env()
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = name
+    if pipeline is not None and workspace:
+        console.print("[red]--pipeline and --workspace contradict each other[/red]")
+        raise typer.Exit(2)
+    if pipeline is not None:
+        changes["pipeline"] = _pipeline_id(settings, pipeline)
+    if workspace:
+        changes["pipeline"] = None
+    if sum(x is not None and x is not False for x in (credits, add_credits, unlimited_credits or None)) > 1:
+        console.print("[red]give one of --credits, --add-credits, --unlimited-credits[/red]")
+        raise typer.Exit(2)
+    if credits is not None:
+        changes["credits"] = credits
+    if unlimited_credits:
+        changes["credits"] = None
+    if add_credits is not None:
+        changes["add_credits"] = add_credits
+    for field_name, value in (("rpm", rpm), ("concurrency", concurrency), ("admin", admin)):
+        if value is not None:
+            changes[field_name] = value
+    record = _keystore(settings).update(key_id, **changes)  # type: ignore[arg-type]
+    if record is None:
+        console.print(f"[red]no live key {key_id}[/red]")
+        raise typer.Exit(1)
+    console.print(json.dumps(record.public()))
+
+
 @app.command()
-def transcribe(file: Path, model: str = typer.Option("whisper-base"),
+def transcribe(file: Path, model: str = typer.Option("whisper-base", help="Model id or alias"),
                format: str = typer.Option("text", "--format", help="json text srt vtt verbose_json"),
-               language: Optional[str] = None, output: Optional[Path] = typer.Option(None, "-o")) -> None:
-    """Transcribe a local file without a server."""
+               language: Optional[str] = typer.Option(None, help="ISO-639-1 code (default: detect)"),
+               words: bool = typer.Option(False, "--words", help="Word timestamps (verbose_json)"),
+               output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                                     help="Write here (default: stdout)")) -> None:
+    """Transcribe a local file of any length without a server, with a progress bar."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from voxgate.asr.engine import DecodeOptions
-    from voxgate.asr.formats import render
+    from voxgate.asr.formats import ALL_FORMATS, render
     from voxgate.asr.service import TranscriptionParams, TranscriptionService
+    from voxgate.audio.decode import AudioDecodeError
     from voxgate.models.catalog import Catalog
     from voxgate.models.registry import ModelRegistry
 
+    err = Console(stderr=True)
+    if format not in ALL_FORMATS or format == "diarized_json":
+        err.print(f"[red]--format must be one of json text srt vtt verbose_json, not {format}[/red]")
+        raise typer.Exit(2)
     settings = Settings.from_env()
-    catalog = Catalog.load(*(p for p in (settings.catalog_path,) if p))
+    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s %(message)s")
+    catalog = Catalog.load(*(p for p in (settings.catalog_path, settings.data_dir / "catalog.toml") if p))
     spec = catalog.resolve(model)
     if spec is None or spec.task != "transcription":
-        console.print(f"[red]unknown transcription model {model}[/red]")
+        err.print(f"[red]unknown transcription model {model}[/red]")
         raise typer.Exit(2)
-    service = TranscriptionService(ModelRegistry(catalog, settings.model_cache_dir, settings.cpu_threads))
-    params = TranscriptionParams(model=spec, decode=DecodeOptions(language=language, word_timestamps=False),
-                                 response_format=format)
-    transcript = service.transcribe(service.load_audio(file), params)
-    body, _ = render(transcript, format)
+    service = TranscriptionService(ModelRegistry(catalog, settings.model_cache_dir, settings.cpu_threads),
+                                   settings.data_dir / "tmp")
+    decode = DecodeOptions(language=language, word_timestamps=words, timings=format not in ("json", "text"))
+    params = TranscriptionParams(model=spec, decode=decode, response_format=format, words=words)
+    try:
+        audio = service.load_audio(file)
+    except (AudioDecodeError, OSError) as exc:
+        err.print(f"[red]{file}: {exc}[/red]")
+        raise typer.Exit(1) from None
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(f"{file.name} ({audio.duration / 60:.1f} min)", total=max(audio.duration, 1e-3))
+        service.engine(spec)  # load before the clock starts
+        transcript = service.transcribe(audio, params,
+                                        on_progress=lambda done, total: bar.update(task, completed=done))
+    body, _ = render(transcript, format, words=words)
     text = json.dumps(body, ensure_ascii=False, indent=2) if isinstance(body, dict) else body
     if output:
-        output.write_text(text)
+        output.write_text(text if text.endswith("\n") else text + "\n")
+        err.print(f"wrote {output}")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 

@@ -129,11 +129,26 @@ def test_card_spoken() -> None:
     assert _covered(text, "card", spoken)
 
 
-def test_card_luhn_failure_is_not_redacted() -> None:
+def test_card_luhn_failure_is_not_redacted_without_a_card_cue() -> None:
     bad = VISA[:-1] + str((int(VISA[-1]) + 1) % 10)
-    text = f"The card {bad[:4]} {bad[4:8]} {bad[8:12]} {bad[12:]} was declined."
+    text = f"The shipment {bad[:4]} {bad[4:8]} {bad[8:12]} {bad[12:]} was declined."
     assert _spans(text) == [] or all(c != "card" for c, _ in _spans(text))
     assert Redactor(["card", "phone"]).redact_text(text) == text
+
+
+def test_misheard_card_number_after_a_card_cue_is_redacted() -> None:
+    """Whisper may hear a digit too many ("411111111111111111"): Luhn fails, the digits are still a card's."""
+    assert Redactor(["card"]).redact_text("The card number is 411111111111111111. Thanks.") == \
+        "The card number is [REDACTED_CARD]. Thanks."
+    assert Redactor(["card"]).redact_text("my credit card is 4,111-111111111111 ok") == \
+        "my credit card is [REDACTED_CARD] ok"
+
+
+def test_dotted_address_after_an_email_cue_is_an_email() -> None:
+    """Whisper often writes a spoken "at" as a dot: maria.gonzales.example.com."""
+    assert Redactor(["email"]).redact_text("You can email me at Maria.Gonzales.example.com today") == \
+        "You can email me at [REDACTED_EMAIL] today"
+    assert Redactor(["email"]).redact_text("Visit www.example.com for details.") == "Visit www.example.com for details."
 
 
 def test_luhn_valid_16_digits_is_card_not_phone() -> None:

@@ -28,7 +28,7 @@ class SpeechRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
+    model: str | None = None  # a pipeline-scoped key may omit it
     input: str
     voice: str | VoiceRef
     instructions: str | None = Field(default=None, max_length=4096)
@@ -48,6 +48,9 @@ def _sse_events(chunks: Iterator[bytes], characters: int) -> Iterator[bytes]:
 @router.post("/v1/audio/speech")
 async def create_speech(body: SpeechRequest, request: Request) -> Response:
     ctx = get_ctx(request)
+    body.model = ctx.gateway.authorize_model(request, body.model)
+    if not body.model:
+        raise bad_request("'model' is required", param="model", code="missing_model")
     spec = ctx.catalog.resolve(body.model)
     if spec is None or not spec.is_available():
         raise APIError(404, f"model {body.model!r} does not exist; GET /v1/models lists the available ones",
@@ -67,6 +70,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         raise bad_request(f"unknown voice {requested!r} for model {spec.id!r}; valid voices: "
                           f"{', '.join(spec.voice_names())}", param="voice", code="invalid_voice")
     request.scope["state"].setdefault("access", {})["model"] = spec.id
+    await ctx.gateway.reserve_credits(request, spec, len(body.input))  # 402 before any synthesis
 
     chunks = ctx.speech.stream(spec, body.input, SpeechOptions(voice=voice, speed=body.speed), body.response_format)
     # Synthesise the first piece before answering, so a failure is still a proper error status

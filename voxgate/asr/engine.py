@@ -1,19 +1,40 @@
-"""Whisper through faster-whisper (CTranslate2): the one place that turns 16 kHz samples into a Transcript."""
+"""Whisper through faster-whisper (CTranslate2): batches of ≤30 s windows in, window-relative segments out.
+
+Everything long-form (VAD, planning, stitching) happens elsewhere; this module owns the model calls.
+A batch is encoded once and that encoder output serves language detection, beam search, temperature
+fallback and word alignment, so nothing is computed twice."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import re
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING
 
+import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens, merge_punctuations
 
-from voxgate.asr.types import Segment, Transcript, Word
+from voxgate.asr.types import Segment, Word
 from voxgate.models.catalog import ModelSpec
 
+if TYPE_CHECKING:
+    from voxgate.asr.scheduler import BatchScheduler
+
 SAMPLE_RATE = 16000
+WINDOW_SAMPLES = 30 * SAMPLE_RATE
 FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+COMPRESSION_RATIO_THRESHOLD = 2.4  # above: repetitive output, decode again hotter
+LOGPROB_THRESHOLD = -1.0  # below: unsure output, decode again hotter
+NO_SPEECH_THRESHOLD = 0.6  # above (and unsure): the window is silence
+ENCODE_BATCH = 1  # windows per encoder call (memory), see WhisperEngine._encode
+TOKENS_PER_SECOND_CAP = 12  # generous for any language; bounds the cost of a repetition loop
+PREPEND_PUNCTUATION = "\"'“¿([{-"
+APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
 
 
 @dataclass(frozen=True)
@@ -25,76 +46,344 @@ class DecodeOptions:
     prompt: str | None = None
     temperature: float = 0.0
     word_timestamps: bool = False
+    timings: bool = False  # segment times wanted (verbose_json, srt, vtt, diarized_json): align words
     beam_size: int = 5
+    best_of: int = 5
 
     def temperatures(self) -> tuple[float, ...]:
         # OpenAI semantics: 0 means "decide for me" (greedy with fallback), anything else is fixed.
         return FALLBACK_TEMPERATURES if self.temperature == 0 else (self.temperature,)
 
 
-class WhisperEngine:
-    """A loaded Whisper model; thread-safe, CTranslate2 serialises or parallelises calls itself."""
+class LanguageSlot:
+    """A request's language: given, or detected once from its first decoded window and then kept."""
 
-    def __init__(self, model: WhisperModel, spec: ModelSpec) -> None:
+    def __init__(self, language: str | None) -> None:
+        self.language = language
+        self.probability = 1.0
+        self.detecting = False  # a batch holding this request's windows is detecting it right now
+        self._lock = threading.Lock()
+
+    def offer(self, language: str, probability: float) -> None:
+        with self._lock:
+            if self.language is None:
+                self.language, self.probability = language, probability
+
+
+@dataclass
+class Window:
+    """One decoding job: a ≤30 s window's features and how to decode them."""
+
+    features: np.ndarray | None  # (n_mels, 3000) log-mel; None once encoded
+    duration: float  # seconds of real audio in the window
+    opts: DecodeOptions
+    language: LanguageSlot
+    align: bool = False  # word timings wanted (asked for, or needed to resolve an overlap)
+    prompt_tokens: tuple[int, ...] = ()
+    seams: tuple[float, ...] = ()  # window times where silence was cut out (segments split there)
+    step: int = 0  # index into opts.temperatures(): above 0, a fallback decode
+    encoded: np.ndarray | None = None  # kept encoder output, so a fallback does not encode again
+    best: "_Decoded | None" = None  # best failed attempt so far
+
+    @property
+    def temperature(self) -> float:
+        return self.opts.temperatures()[self.step]
+
+    @property
+    def batch_key(self) -> tuple[object, ...]:
+        """Windows decode together only with equal generation settings (CTranslate2 also needs the
+        start-of-transcript token at one position, hence the prompt length)."""
+        o = self.opts
+        return o.beam_size, self.temperature, o.best_of, len(self.prompt_tokens), self.encoded is None
+
+
+@dataclass
+class WindowResult:
+    segments: list[Segment]  # times relative to the window
+    language: str
+    language_probability: float
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 1.0
+    temperature: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what decoding had to work around, for the log
+    retry: Window | None = None  # not final: decode this again (hotter) and use that result instead
+
+
+@dataclass
+class _Decoded:
+    tokens: list[int]
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
+
+    def failed(self) -> bool:
+        if self.no_speech_prob > NO_SPEECH_THRESHOLD and self.avg_logprob < LOGPROB_THRESHOLD:
+            return False  # silence: falling back cannot help
+        return self.compression_ratio > COMPRESSION_RATIO_THRESHOLD or self.avg_logprob < LOGPROB_THRESHOLD
+
+
+class WhisperEngine:
+    """A loaded Whisper model. `decode` is thread-safe; the scheduler decides who calls it when."""
+
+    def __init__(self, model: WhisperModel, spec: ModelSpec, workers: int = 1, batch_size: int = 4) -> None:
         self.model = model
         self.spec = spec
+        self.workers = workers
+        self.batch_size = batch_size
+        self._scheduler: BatchScheduler | None = None
+        self._lock = threading.Lock()
+        self._tokenizers: dict[tuple[str, str], Tokenizer] = {}
+        self._suppress: dict[tuple[str, str], tuple[int, ...]] = {}
 
     @classmethod
     def load(cls, spec: ModelSpec, path: Path, cpu_threads: int) -> "WhisperEngine":
-        model = WhisperModel(
-            str(path), device="cpu", compute_type=spec.compute_type, cpu_threads=cpu_threads, num_workers=2
-        )
-        return cls(model, spec)
+        # One CTranslate2 replica per worker (weights are shared on CPU), each with its share of the cores:
+        # two single-threaded batches in parallel beat one two-threaded batch on small machines.
+        workers = _knob("VOXGATE_ASR_WORKERS", spec.options.get("workers")) or (2 if cpu_threads >= 2 else 1)
+        model = WhisperModel(str(path), device="cpu", compute_type=spec.compute_type,
+                             cpu_threads=max(1, cpu_threads // workers), num_workers=workers)
+        return cls(model, spec, workers, _knob("VOXGATE_ASR_BATCH_SIZE", spec.options.get("batch_size")) or 4)
 
     @property
     def multilingual(self) -> bool:
         return bool(self.model.model.is_multilingual)
 
-    def iter_segments(
-        self, audio: np.ndarray, opts: DecodeOptions, offset: float = 0.0
-    ) -> tuple[Iterator[Segment], str, float]:
-        """Decode lazily: returns (segments as they are decoded, language code, language probability)."""
-        language = opts.language
+    @property
+    def scheduler(self) -> "BatchScheduler":
+        """The one batch scheduler of this model instance (created on first use)."""
+        from voxgate.asr.scheduler import BatchScheduler
+
+        with self._lock:
+            if self._scheduler is None:
+                self._scheduler = BatchScheduler(self, workers=self.workers, batch_size=self.batch_size)
+            return self._scheduler
+
+    # ---- preparing windows (called by producers, outside the scheduler) ----
+
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        """Log-mel of one window, zero-padded to 30 s exactly as Whisper was trained."""
+        audio = audio[:WINDOW_SAMPLES]
+        if len(audio) < WINDOW_SAMPLES:
+            audio = np.pad(audio, (0, WINDOW_SAMPLES - len(audio)))
+        return self.model.feature_extractor(audio, padding=0)[:, :3000].astype(np.float32, copy=False)
+
+    def window(self, audio: np.ndarray, opts: DecodeOptions, language: LanguageSlot, align: bool = False,
+               seams: tuple[float, ...] = ()) -> Window:
+        prompt = tuple(self._prompt_text_tokens(opts.prompt)) if opts.prompt else ()
+        return Window(self.features(audio), len(audio) / SAMPLE_RATE, opts, language,
+                      align=align or opts.word_timestamps or opts.timings, prompt_tokens=prompt, seams=seams)
+
+    def _prompt_text_tokens(self, text: str) -> list[int]:
+        tokens = self.tokenizer(None, "transcribe").encode(" " + text.strip())
+        return tokens[-(self.model.max_length // 2 - 1):]
+
+    def tokenizer(self, language: str | None, task: str) -> Tokenizer:
         if not self.multilingual:
-            language = "en"
-        raw, info = self.model.transcribe(
-            audio,
-            language=language,
-            task=opts.task if self.multilingual else "transcribe",
-            initial_prompt=opts.prompt or None,
-            temperature=list(opts.temperatures()),
-            beam_size=opts.beam_size,
-            word_timestamps=opts.word_timestamps,
-            condition_on_previous_text=False,
-            vad_filter=False,
-        )
+            language, task = "en", "transcribe"
+        key = (language or "en", task)
+        if key not in self._tokenizers:
+            self._tokenizers[key] = Tokenizer(self.model.hf_tokenizer, self.multilingual, task=task, language=key[0])
+        return self._tokenizers[key]
 
-        def convert() -> Iterator[Segment]:
-            for i, s in enumerate(raw):
-                words = [
-                    Word(word=w.word, start=round(w.start + offset, 3), end=round(w.end + offset, 3),
-                         probability=round(w.probability, 4))
-                    for w in (s.words or [])
-                ]
-                yield Segment(
-                    id=i, seek=s.seek, start=round(s.start + offset, 3), end=round(s.end + offset, 3), text=s.text,
-                    tokens=list(s.tokens), temperature=s.temperature or 0.0, avg_logprob=s.avg_logprob,
-                    compression_ratio=s.compression_ratio, no_speech_prob=s.no_speech_prob, words=words,
-                )
+    def _suppressed(self, language: str, task: str) -> tuple[int, ...]:
+        key = (language, task)
+        if key not in self._suppress:
+            self._suppress[key] = tuple(get_suppressed_tokens(self.tokenizer(language, task), [-1]))
+        return self._suppress[key]
 
-        return convert(), info.language, info.language_probability
+    # ---- decoding a batch (called by the scheduler's workers) ----
 
-    def transcribe(
-        self, audio: np.ndarray, opts: DecodeOptions, on_segment: Callable[[Segment], None] | None = None
-    ) -> Transcript:
-        """Decode a whole clip; `on_segment` sees each segment as soon as it is final (for streaming)."""
-        segments_iter, language, probability = self.iter_segments(audio, opts)
-        segments: list[Segment] = []
-        for seg in segments_iter:
-            segments.append(seg)
-            if on_segment is not None:
-                on_segment(seg)
-        return Transcript(
-            task=opts.task, language=language, duration=round(len(audio) / SAMPLE_RATE, 3),
-            segments=segments, language_probability=probability,
-        )
+    def decode(self, windows: list[Window]) -> list[WindowResult]:
+        """Encode the batch once, then detect languages, beam-search and align on that output.
+
+        A window that fails Whisper's checks comes back with `retry`: the scheduler queues it again at
+        the next fallback temperature (with its encoder output), so one hard window never holds up the
+        rest of its batch, or other requests riding in it."""
+        if windows[0].encoded is None:
+            encoded = self._encode(windows)
+        else:
+            encoded = ctranslate2.StorageView.from_array(np.stack([w.encoded for w in windows]))  # type: ignore[misc]
+        decoded = self._generate(encoded, windows, [self._prompt(w) for w in windows], windows[0].temperature)
+        results: list[WindowResult] = []
+        rows: np.ndarray | None = None
+        for i, (w, d) in enumerate(zip(windows, decoded)):
+            best = d if w.best is None else _better(w.best, d)
+            if best.failed() and w.step + 1 < len(w.opts.temperatures()):
+                if rows is None:
+                    rows = np.asarray(encoded)
+                retry = replace(w, features=None, step=w.step + 1, encoded=rows[i].copy(), best=best)
+                results.append(WindowResult([], "", 0.0, retry=retry))
+            else:
+                results.append(self._result(w, best))
+        aligned = [i for i, w in enumerate(windows) if w.align and results[i].retry is None and results[i].segments]
+        if aligned:
+            self._align(encoded, windows, results, aligned)
+        return results
+
+    def _encode(self, windows: list[Window]) -> ctranslate2.StorageView:
+        """Encode ENCODE_BATCH windows at a time: the encoder gains nothing from big batches on CPU, but
+        its attention maps cost ~70 MB per window; beam search still runs on the whole batch. Languages
+        are detected as soon as their window is encoded, so other workers waiting on them can start."""
+        parts = []
+        for i in range(0, len(windows), ENCODE_BATCH):
+            part = windows[i:i + ENCODE_BATCH]
+            features = np.stack([w.features for w in part])  # type: ignore[misc]
+            parts.append(self.model.model.encode(ctranslate2.StorageView.from_array(features)))
+            self._detect_languages(part, parts[-1])
+        if len(parts) == 1:
+            return parts[0]
+        return ctranslate2.StorageView.from_array(np.concatenate([np.asarray(p) for p in parts]))
+
+    def _detect_languages(self, windows: list[Window], encoded: ctranslate2.StorageView) -> None:
+        unknown = [i for i, w in enumerate(windows) if w.language.language is None]
+        if not unknown:
+            return
+        if not self.multilingual:
+            for i in unknown:
+                windows[i].language.offer("en", 1.0)
+            return
+        detected = self.model.model.detect_language(encoded)
+        for i in unknown:  # windows arrive in file order, so a request's earliest window decides
+            token, probability = detected[i][0]
+            windows[i].language.offer(token[2:-2], probability)
+
+    def _prompt(self, w: Window) -> list[int]:
+        tokenizer = self.tokenizer(w.language.language, w.opts.task)
+        prompt = [tokenizer.sot_prev, *w.prompt_tokens] if w.prompt_tokens else []
+        return prompt + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
+
+    def _generate(self, encoded: ctranslate2.StorageView, windows: list[Window], prompts: list[list[int]],
+                  temperature: float) -> list[_Decoded]:
+        first = windows[0]
+        tokenizer = self.tokenizer(first.language.language, first.opts.task)
+        longest = max(w.duration for w in windows)
+        max_length = min(self.model.max_length, len(prompts[0]) + int(longest * TOKENS_PER_SECOND_CAP) + 32)
+        if temperature > 0:
+            search = {"beam_size": 1, "num_hypotheses": first.opts.best_of, "sampling_topk": 0,
+                      "sampling_temperature": temperature}
+        else:
+            search = {"beam_size": first.opts.beam_size, "patience": 1.0}
+        suppressed = list(self._suppressed(first.language.language or "en", first.opts.task))
+        results = self.model.model.generate(
+            encoded, prompts, max_length=max_length, return_scores=True, return_no_speech_prob=True,
+            suppress_blank=True, suppress_tokens=suppressed, **search)
+        out = []
+        for r in results:
+            tokens = list(r.sequences_ids[0])
+            avg_logprob = r.scores[0] * len(tokens) / (len(tokens) + 1)
+            text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
+            out.append(_Decoded(tokens, avg_logprob, r.no_speech_prob, get_compression_ratio(text) if text else 0.0,
+                                temperature))
+        return out
+
+    def _result(self, w: Window, d: _Decoded) -> WindowResult:
+        """The window as one segment; alignment, when asked, cuts it into sentence-sized ones."""
+        tokenizer = self.tokenizer(w.language.language, w.opts.task)
+        tokens = [t for t in d.tokens if t < tokenizer.eot]
+        text = tokenizer.decode(tokens)
+        segments = []
+        if text.strip():
+            segments.append(Segment(id=0, start=0.0, end=round(w.duration, 3), text=text, tokens=tokens,
+                                    temperature=d.temperature, avg_logprob=d.avg_logprob,
+                                    compression_ratio=d.compression_ratio, no_speech_prob=d.no_speech_prob))
+        notes = [f"temperature fallback to {d.temperature}"] if d.temperature > 0 else []
+        return WindowResult(segments, w.language.language or "en", w.language.probability, d.avg_logprob,
+                            d.no_speech_prob, d.compression_ratio, d.temperature, notes)
+
+    def _align(self, encoded: ctranslate2.StorageView, windows: list[Window], results: list[WindowResult],
+               chosen: list[int]) -> None:
+        """Word timings from cross-attention (DTW), grouped by start sequence as CTranslate2 requires."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i in chosen:
+            groups.setdefault((results[i].language, windows[i].opts.task), []).append(i)
+        for (language, task), idx in groups.items():
+            tokenizer = self.tokenizer(language, task)
+            sub = encoded if len(idx) == len(windows) else _select(encoded, idx, len(windows))
+            text_tokens = [results[i].segments[0].tokens for i in idx]
+            frames = [min(3000, int(round(windows[i].duration * 100))) for i in idx]
+            alignments = self.model.find_alignment(tokenizer, text_tokens, sub, frames)
+            for i, alignment in zip(idx, alignments):
+                merge_punctuations(alignment, PREPEND_PUNCTUATION, APPEND_PUNCTUATION)
+                words = [(Word(a["word"], round(float(a["start"]), 3), round(float(a["end"]), 3),
+                               round(float(a["probability"]), 4)), list(a["tokens"])) for a in alignment if a["word"]]
+                results[i].segments = split_into_segments(results[i].segments[0], words, windows[i].seams)
+
+
+SENTENCE_END = (".", "?", "!", "。", "？", "！")
+_ABBREVIATION = re.compile(r"^(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|e\.g|i\.e|No|[A-Z])\.$")
+MAX_SEGMENT_S = 12.0
+MAX_SEGMENT_CHARS = 120
+PAUSE_S = 1.0
+
+
+def split_into_segments(whole: Segment, words: list[tuple[Word, list[int]]],
+                        seams: tuple[float, ...] = ()) -> list[Segment]:
+    """Cut a window's text into subtitle-sized segments: at sentence ends, at pauses (and `seams`, where
+    a pause was cut out of the window), and before a segment grows past MAX_SEGMENT_S or
+    MAX_SEGMENT_CHARS (then at its last comma, if it has one)."""
+    groups: list[list[tuple[Word, list[int]]]] = [[]]
+    for item in words:
+        word, current = item[0], groups[-1]
+        if current:
+            chars = sum(len(w.word) for w, _ in current) + len(word.word)
+            before = (current[-1][0].start + current[-1][0].end) / 2
+            if word.start - current[-1][0].end >= PAUSE_S or any(
+                    before < seam <= (word.start + word.end) / 2 for seam in seams):
+                groups.append([])
+            elif word.end - current[0][0].start > MAX_SEGMENT_S or chars > MAX_SEGMENT_CHARS:
+                comma = max((k for k, (w, _) in enumerate(current[:-1]) if w.word.endswith(",")), default=None)
+                if comma is not None and comma >= 2:
+                    groups[-1], rest = current[:comma + 1], current[comma + 1:]
+                    groups.append(rest)
+                else:
+                    groups.append([])
+        groups[-1].append(item)
+        if word.word.strip().endswith(SENTENCE_END) and not _ABBREVIATION.search(word.word.strip()) \
+                and len(groups[-1]) >= 3:
+            groups.append([])
+    out = []
+    for group in (g for g in groups if g):
+        ws = [w for w, _ in group]
+        _tame_edges(ws)
+        out.append(Segment(id=len(out), start=ws[0].start, end=max(ws[-1].end, ws[0].start),
+                           text="".join(w.word for w in ws), tokens=[t for _, ts in group for t in ts],
+                           temperature=whole.temperature, avg_logprob=whole.avg_logprob,
+                           compression_ratio=whole.compression_ratio, no_speech_prob=whole.no_speech_prob, words=ws))
+    return out
+
+
+def _tame_edges(words: list[Word]) -> None:
+    """DTW lets a word before or after a pause swallow the pause; cap such words at twice the median."""
+    durations = [w.end - w.start for w in words if w.end > w.start]
+    if not durations:
+        return
+    cap = 2 * min(0.7, float(np.median(durations)))
+    if words[0].end - words[0].start > cap:
+        words[0].start = round(words[0].end - cap, 3)
+    if words[-1].end - words[-1].start > cap:
+        words[-1].end = round(words[-1].start + cap, 3)
+
+
+def _knob(env: str, catalog_value: object) -> int:
+    """An operator setting: environment first, then the catalog entry's option, else 0 (= default)."""
+    return int(os.environ.get(env) or catalog_value or 0)
+
+
+def _select(encoded: ctranslate2.StorageView, rows: list[int], total: int) -> ctranslate2.StorageView:
+    """Some rows of a batch's encoder output (a copy), to re-decode or align part of a batch."""
+    if len(rows) == total:
+        return encoded
+    return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(encoded)[rows]))
+
+
+def _better(old: _Decoded, new: _Decoded) -> _Decoded:
+    """Whisper's rule: prefer results under the compression threshold, then the higher log-probability."""
+    if not new.failed():
+        return new
+    old_ok = old.compression_ratio <= COMPRESSION_RATIO_THRESHOLD
+    new_ok = new.compression_ratio <= COMPRESSION_RATIO_THRESHOLD
+    if old_ok != new_ok:
+        return new if new_ok else old
+    return new if new.avg_logprob > old.avg_logprob else old

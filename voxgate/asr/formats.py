@@ -23,6 +23,16 @@ def billable_seconds(duration: float) -> int:
     return max(1, math.ceil(duration - 1e-6)) if duration > 0 else 0
 
 
+def speaker_letter(label: str | None) -> str:
+    """OpenAI's diarized labels: "Speaker 1" -> "A", "Speaker 2" -> "B", ...; known names stay as they are."""
+    if not label:
+        return "A"
+    if label.startswith("Speaker ") and label[8:].isdigit():
+        n = int(label[8:]) - 1
+        return chr(65 + n % 26) + (str(n // 26) if n >= 26 else "")
+    return label
+
+
 def _timestamp(seconds: float, sep: str) -> str:
     ms = max(0, int(round(seconds * 1000)))
     h, ms = divmod(ms, 3_600_000)
@@ -115,7 +125,7 @@ def to_diarized_json(transcript: Transcript) -> dict[str, Any]:
         "text": transcript.text,
         "segments": [
             {"type": "transcript.text.segment", "id": f"seg_{i + 1:03d}", "start": s.start, "end": s.end,
-             "text": s.text.strip(), "speaker": s.speaker or "A"}
+             "text": s.text.strip(), "speaker": speaker_letter(s.speaker)}
             for i, s in enumerate(_cues(transcript))
         ],
         "usage": usage(transcript),

@@ -16,6 +16,8 @@ Privacy rule for this module: never log, raise or otherwise emit the text being 
 
 from __future__ import annotations
 
+import re
+
 import logging
 from dataclasses import replace
 from typing import Iterable
@@ -85,6 +87,42 @@ def parse_categories(value: bool | str | list[str] | None) -> frozenset[str] | N
     return frozenset(names) or None
 
 
+# Safety nets for what Whisper makes of spoken PII: "at" heard as a dot ("maria.gonzales.example.com")
+# and card numbers with a digit too many or too few (Luhn then fails, but the digits are still sensitive).
+_EMAIL_CUE = re.compile(r"\b(?:e-?mail|mail me|write to|reach me)\b", re.IGNORECASE)
+_DOTTED_ADDRESS = re.compile(
+    r"\b[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)+\.(?:com|org|net|edu|gov|io|co|uk|de|fr|es|it|nl|info|biz|us|ca|au|in)\b",
+    re.IGNORECASE)
+_CARD_CUE = re.compile(r"\b(?:card|credit|debit|visa|mastercard|amex|american express|discover)\b", re.IGNORECASE)
+_DIGIT_RUN = re.compile(r"\d(?:[ ,.-]?\d){11,22}")
+
+
+def _cued(text: str, start: int, cue: re.Pattern[str], reach: int = 60) -> bool:
+    return bool(cue.search(text[max(0, start - reach):start]))
+
+
+def _safety_net(text: str, categories: frozenset[str]) -> list[Span]:
+    """Spans for cue-led dotted addresses (emails) and long digit runs after a card cue (cards)."""
+    spans: list[Span] = []
+    if "email" in categories:
+        spans += [Span(m.start(), m.end(), "email") for m in _DOTTED_ADDRESS.finditer(text)
+                  if _cued(text, m.start(), _EMAIL_CUE)]
+    if "card" in categories:
+        for m in _DIGIT_RUN.finditer(text):
+            digits = sum(c.isdigit() for c in m.group())
+            if 12 <= digits <= 20 and _cued(text, m.start(), _CARD_CUE):
+                spans.append(Span(m.start(), m.end(), "card"))
+    return spans
+
+
+def _absorb(spans: list[Span], nets: list[Span]) -> list[Span]:
+    """A safety-net span replaces every detector span it overlaps (it is the wider reading of that text)."""
+    if not nets:
+        return spans
+    kept = [s for s in spans if not any(s.start < n.end and n.start < s.end for n in nets)]
+    return kept + nets
+
+
 def _resolve(spans: list[Span]) -> list[Span]:
     """Non-overlapping spans in text order: higher-priority category first, then longer spans."""
     chosen: list[Span] = []
@@ -118,7 +156,7 @@ class Redactor:
             spans.extend(find_emails(text, names))
         if "phone" in self.categories or "card" in self.categories:
             spans.extend(find_numbers(text, "phone" in self.categories, "card" in self.categories))
-        return _resolve(spans)
+        return _resolve(_absorb(spans, _safety_net(text, self.categories)))
 
     def redact_text(self, text: str) -> str:
         """`text` with every PII span replaced by its [REDACTED_X] placeholder."""
@@ -203,7 +241,9 @@ def redact_transcript(transcript: Transcript, categories: Iterable[str]) -> Tran
     pos = 0
     for seg in segs:
         for w in seg.words:
-            if word_text_parts and w.word and not w.word[0].isspace():
+            # A word without a leading space continues the previous one when it starts with punctuation
+            # (".example", "'s"); between two alphanumeric ends a space keeps the words apart.
+            if word_text_parts and w.word and w.word[0].isalnum() and word_text_parts[-1][-1:].isalnum():
                 word_text_parts.append(" ")
                 pos += 1
             word_text_parts.append(w.word)

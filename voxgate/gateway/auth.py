@@ -1,4 +1,4 @@
-"""Bearer-key authentication for every /v1 route."""
+"""Bearer-key authentication for every /v1 route: who is calling and what their key allows."""
 
 from __future__ import annotations
 
@@ -7,38 +7,65 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from voxgate.api.errors import APIError
-from voxgate.store.keys import KeyStore
+from voxgate.errors import APIError
+from voxgate.store.keys import ApiKey, KeyStore
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's id (never the key itself) and its name."""
+    """Who is calling: the key's id (never the key itself), its name and its effective policy.
+
+    `rpm` / `concurrency` are the limits in force (None = unlimited); `pipeline` is the one catalog
+    model id a pipeline-scoped key may call (None = a workspace key); `credit_limited` says the key
+    has a balance to check before inference."""
 
     key_id: str
     name: str
+    admin: bool = False
+    pipeline: str | None = None
+    rpm: int | None = None
+    concurrency: int | None = None
+    credit_limited: bool = False
 
 
-BOOTSTRAP = Principal(key_id="key_bootstrap", name="bootstrap")
+# The operator's break-glass key: admin, every model, no credits, no rate limits (still metered).
+BOOTSTRAP = Principal(key_id="key_bootstrap", name="bootstrap", admin=True)
 
 
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise APIError(401, "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
-    return token.strip()
+def _limit(value: int | None, default: int) -> int | None:
+    chosen = default if value is None else value
+    return chosen if chosen > 0 else None
 
 
-def authenticate(request: Request, keys: KeyStore, bootstrap_key: str | None) -> Principal:
-    """Resolve the caller or raise 401; the bootstrap key (VOXGATE_BOOTSTRAP_KEY) is checked in constant time."""
-    token = _bearer(request)
+def principal_of(record: ApiKey, default_rpm: int, default_concurrency: int) -> Principal:
+    return Principal(key_id=record.id, name=record.name, admin=record.admin, pipeline=record.pipeline,
+                     rpm=_limit(record.rpm, default_rpm), concurrency=_limit(record.concurrency, default_concurrency),
+                     credit_limited=record.credits_nano is not None)
+
+
+def bearer_token(authorization: str) -> str | None:
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def identify(token: str, keys: KeyStore, bootstrap_key: str | None, default_rpm: int = 0,
+             default_concurrency: int = 0) -> Principal | None:
+    """The principal a token stands for, or None; the bootstrap key is compared in constant time."""
     if bootstrap_key and hmac.compare_digest(token.encode(), bootstrap_key.encode()):
-        principal = BOOTSTRAP
-    else:
-        record = keys.authenticate(token)
-        if record is None:
-            raise APIError(401, "invalid API key", code="invalid_api_key")
-        principal = Principal(key_id=record.id, name=record.name)
+        return BOOTSTRAP
+    record = keys.authenticate(token)
+    return None if record is None else principal_of(record, default_rpm, default_concurrency)
+
+
+def authenticate(request: Request, keys: KeyStore, bootstrap_key: str | None, default_rpm: int = 0,
+                 default_concurrency: int = 0) -> Principal:
+    """Resolve the caller or raise 401."""
+    token = bearer_token(request.headers.get("authorization", ""))
+    if token is None:
+        raise APIError(401, "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
+    principal = identify(token, keys, bootstrap_key, default_rpm, default_concurrency)
+    if principal is None:
+        raise APIError(401, "invalid API key", code="invalid_api_key")
     request.scope.setdefault("state", {}).setdefault("access", {})["key_id"] = principal.key_id
     return principal

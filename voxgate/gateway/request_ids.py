@@ -1,4 +1,5 @@
-"""Every response carries `x-request-id`; an incoming `X-Client-Request-Id` is echoed back.
+"""Every response carries `x-request-id`; an incoming `X-Client-Request-Id` is echoed back; one JSON
+access line per request (method, route, status, key id, model, units, ms; never the key itself).
 
 Pure ASGI (not BaseHTTPMiddleware) so streamed bodies pass through untouched and headers are set
 even on errors raised deep inside a handler."""
@@ -13,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from voxgate.api.errors import APIError
+from voxgate.errors import APIError
 
 log = logging.getLogger("voxgate.access")
 
@@ -63,7 +64,8 @@ class RequestIdMiddleware:
             access: dict[str, Any] = {
                 "event": "access", "request_id": request_id, "client_request_id": client_id,
                 "method": scope.get("method"), "route": scope.get("path"), "status": status_holder["status"],
-                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "ms": round((time.perf_counter() - started) * 1000, 1), "key_id": None, "model": None,
+                "units": None,
             }
             access.update(state.get("access", {}))
             log.info(json.dumps(access))

@@ -1,0 +1,215 @@
+"""Signed webhooks: local verification (voxgate.webhooks), and a live server delivering job events to a
+receiver on loopback, retrying a failing one, logging every attempt, and resending on request."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests.conftest import LiveServer, start_server, stop_server
+from tests.helpers import librivox_clips
+from voxgate import Client
+from voxgate.sdk.types import WebhookDelivery
+from voxgate.webhooks import (
+    WebhookVerificationError,
+    construct_event,
+    sign,
+    signature_header,
+    verify_signature,
+)
+
+CLIP, _ = librivox_clips()[1]
+SECRET = "whsec_test_secret"
+
+
+# ---- verification, no server ----------------------------------------------------------------------------
+
+def test_a_genuine_signature_verifies() -> None:
+    body = b'{"id":"evt_1","type":"transcription.job.succeeded","created":1,"data":{"id":"job_1"}}'
+    header = signature_header(body, SECRET)
+    assert verify_signature(body, header, SECRET) > 0
+    assert construct_event(body.decode(), {"Voxgate-Signature": header}, SECRET)["data"]["id"] == "job_1"
+
+
+def test_a_tampered_body_is_rejected() -> None:
+    body = b'{"id":"evt_1","type":"transcription.job.succeeded","data":{"status":"succeeded"}}'
+    header = signature_header(body, SECRET)
+    with pytest.raises(WebhookVerificationError, match="does not match"):
+        verify_signature(body.replace(b"succeeded\"}", b"failed\"}"), header, SECRET)
+    with pytest.raises(WebhookVerificationError):
+        verify_signature(body, header, "whsec_another_secret")
+
+
+def test_an_old_or_future_timestamp_is_rejected() -> None:
+    body = b'{"type":"transcription.job.failed"}'
+    old = int(time.time()) - 301
+    with pytest.raises(WebhookVerificationError, match="old"):
+        verify_signature(body, signature_header(body, SECRET, old), SECRET)
+    with pytest.raises(WebhookVerificationError):
+        verify_signature(body, signature_header(body, SECRET, int(time.time()) + 3600), SECRET)
+    assert verify_signature(body, signature_header(body, SECRET, old), SECRET, tolerance=None) == old
+    assert verify_signature(body, signature_header(body, SECRET, old), SECRET, tolerance=600) == old
+
+
+def test_malformed_headers_are_rejected() -> None:
+    body = b"{}"
+    t = int(time.time())
+    for header in (None, "", "v1=abc", f"t={t}", f"t=soon,v1={sign(body, SECRET, t)}", {"other": "x"}):
+        with pytest.raises(WebhookVerificationError):
+            verify_signature(body, header, SECRET)  # type: ignore[arg-type]
+    rotated = f"t={t},v1={'0' * 64},v1={sign(body, SECRET, t)}"  # any matching v1 passes (secret rotation)
+    assert verify_signature(body, rotated, SECRET) == t
+    with pytest.raises(WebhookVerificationError, match="JSON"):
+        construct_event(b"not json", signature_header(b"not json", SECRET), SECRET)
+
+
+# ---- live deliveries -----------------------------------------------------------------------------------
+
+class Receiver:
+    """A webhook endpoint on loopback that answers from a script (status codes, or "slow" to time out)."""
+
+    def __init__(self, script: Callable[[int], int | str]) -> None:
+        self.script = script
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with receiver.lock:
+                    receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    answer = receiver.script(len(receiver.calls))
+                if answer == "slow":
+                    time.sleep(1.5)
+                    answer = 200
+                self.send_response(int(answer))
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/hook"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def wait_for(self, n: int, timeout: float = 60) -> list[tuple[dict[str, str], bytes]]:
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.calls) >= n, f"{len(self.calls)} of {n} deliveries arrived"
+        return list(self.calls)
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture(scope="module")
+def hook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(tmp_path_factory.mktemp("voxgate-webhooks"), {
+        "VOXGATE_JOB_POLL_S": "0.2", "VOXGATE_WEBHOOK_RETRY_BASE_S": "0.2", "VOXGATE_WEBHOOK_MAX_ATTEMPTS": "4",
+        "VOXGATE_WEBHOOK_TIMEOUT_S": "1"})
+    try:
+        yield live
+    finally:
+        stop_server(live)
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[Receiver]]:
+    made: list[Receiver] = []
+    yield made
+    for r in made:
+        r.close()
+
+
+def new_client(server: LiveServer) -> Client:
+    with server.http() as http:
+        key = http.post("/v1/admin/keys", json={"name": "webhooks-test"}).json()["key"]
+    return Client(api_key=key, base_url=server.base_url, max_retries=0)
+
+
+def wait_delivery(client: Client, job_id: str, status: str, timeout: float = 60) -> WebhookDelivery:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [d for d in client.webhooks.deliveries.list(job_id=job_id) if d.status == status]
+        if found:
+            return found[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no {status} delivery for {job_id}")
+
+
+def test_a_finished_job_sends_a_signed_event(hook_server: LiveServer, receivers: list[Receiver]) -> None:
+    receiver = Receiver(lambda n: 200)
+    receivers.append(receiver)
+    client = new_client(hook_server)
+    secret = client.webhooks.secret().secret
+    assert secret.startswith("whsec_") and (hook_server.data_dir / "webhook_secret").read_text().strip() == secret
+    job = client.jobs.create(file=CLIP, model="whisper-1", webhook_url=receiver.url)
+    headers, body = receiver.wait_for(1, timeout=120)[0]
+    event = construct_event(body, headers, secret)
+    assert event["type"] == "transcription.job.succeeded" and event["id"].startswith("evt_")
+    assert event["data"]["id"] == job.id and event["data"]["status"] == "succeeded"
+    assert headers["voxgate-event-id"] == event["id"] and headers["content-type"] == "application/json"
+    assert client.webhooks.construct_event(body, headers, secret=secret)["id"] == event["id"]
+    with pytest.raises(WebhookVerificationError):
+        verify_signature(body.replace(b"succeeded", b"failed", 1), headers, secret)
+    delivery = wait_delivery(client, job.id, "succeeded")
+    assert delivery.attempts == 1 and delivery.event_id == event["id"] and delivery.last_status_code == 200
+
+
+def test_a_failing_receiver_gets_retries(hook_server: LiveServer, receivers: list[Receiver]) -> None:
+    receiver = Receiver(lambda n: {1: "slow", 2: 500}.get(n, 200))  # a timeout, a 500, then success
+    receivers.append(receiver)
+    client = new_client(hook_server)
+    job = client.jobs.create(file=b"not audio", model="whisper-1", webhook_url=receiver.url)  # fails fast
+    calls = receiver.wait_for(3)
+    events = [json.loads(body) for _, body in calls]
+    assert {e["id"] for e in events} == {events[0]["id"]} and events[0]["type"] == "transcription.job.failed"
+    assert events[0]["data"]["error"]["code"] == "invalid_audio"
+    assert [h["voxgate-delivery-attempt"] for h, _ in calls] == ["1", "2", "3"]
+    secret = client.webhooks.secret().secret
+    assert all(verify_signature(body, headers, secret) for headers, body in calls)
+    delivery = wait_delivery(client, job.id, "succeeded")
+    assert delivery.attempts == 3
+    assert [a.status_code for a in delivery.attempt_log] == [None, 500, 200]
+    assert "Timeout" in (delivery.attempt_log[0].error or "")
+    gaps = [b.at - a.at for a, b in zip(delivery.attempt_log, delivery.attempt_log[1:], strict=False)]
+    assert gaps[1] >= 0.35  # exponential backoff: 0.2 s, then 0.4 s
+
+
+def test_an_exhausted_delivery_fails_and_can_be_resent(hook_server: LiveServer, receivers: list[Receiver]) -> None:
+    healthy = threading.Event()
+    receiver = Receiver(lambda n: 200 if healthy.is_set() else 503)
+    receivers.append(receiver)
+    client = new_client(hook_server)
+    job = client.jobs.create(file=b"not audio", model="whisper-1", webhook_url=receiver.url)
+    failed = wait_delivery(client, job.id, "failed")
+    assert failed.attempts == 4 and failed.last_status_code == 503 and len(receiver.calls) == 4
+    healthy.set()
+    resent = client.webhooks.deliveries.resend(failed.id)
+    assert resent.resend_of == failed.id and resent.event_id == failed.event_id and resent.status == "pending"
+    delivered = wait_delivery(client, job.id, "succeeded")
+    assert delivered.id == resent.id and json.loads(receiver.calls[-1][1])["id"] == failed.event_id
+
+
+def test_a_keys_default_webhook_url(hook_server: LiveServer, receivers: list[Receiver]) -> None:
+    receiver = Receiver(lambda n: 204)
+    receivers.append(receiver)
+    client = new_client(hook_server)
+    assert client.webhooks.get_default().url is None
+    assert client.webhooks.set_default(receiver.url).url == receiver.url
+    job = client.jobs.create(file=b"not audio", model="whisper-1")
+    assert job.webhook_url == receiver.url
+    event = json.loads(receiver.wait_for(1)[0][1])
+    assert event["data"]["id"] == job.id
+    other = new_client(hook_server)  # deliveries are listed per key
+    assert other.webhooks.deliveries.list().data == []
+    assert client.webhooks.set_default(None).url is None

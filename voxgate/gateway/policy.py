@@ -1,0 +1,230 @@
+"""The gateway's policy, in the calls handlers make: admit a key (auth, rate limits), authorize a model
+(pipeline scope), reserve credits (meter + balance check before inference), and settle at the end.
+
+Handlers stay thin: `ctx.gateway.authorize_model(request, name)` before resolving a model and
+`await ctx.gateway.reserve_credits(request, spec, units)` right before the engine runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from functools import partial
+from typing import Any
+
+import anyio
+from fastapi import Request
+
+from voxgate.errors import APIError
+from voxgate.config import Settings
+from voxgate.gateway.auth import Principal, authenticate, bearer_token, identify
+from voxgate.gateway.meter import GatewayCall, Meter, call_of
+from voxgate.gateway.ratelimit import InMemoryRateLimiter
+from voxgate.models.catalog import Catalog, ModelSpec
+from voxgate.store.interfaces import (Charge, Claim, GatewayStore, InsufficientCredits, RateLimiter, Settlement,
+                                      StoredResponse)
+from voxgate.store.keys import NANO, KeyStore, from_nano
+
+log = logging.getLogger("voxgate.gateway")
+
+UNITS = {"speech": "characters", "transcription": "seconds"}
+HEARTBEAT_S = 5.0  # how often a running idempotent request proves it is alive
+STALE_S = 30.0  # a running claim without a heartbeat this long was abandoned by a dead process
+PURGE_EVERY_S = 600.0
+MAX_STORED_BODY = 64 * 1024 * 1024
+
+
+def price_nano(spec: ModelSpec) -> int:
+    return int(round(spec.price_per_unit * NANO))
+
+
+class Gateway:
+    def __init__(self, settings: Settings, catalog: Catalog, keys: KeyStore, store: GatewayStore,
+                 limiter: RateLimiter | None = None) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.keys = keys
+        self.store = store
+        self.limiter: RateLimiter = limiter or InMemoryRateLimiter()
+        self.enabled = settings.gateway
+        self.ttl_s = float(settings.idempotency_ttl_s)
+        self.wait_s = settings.idempotency_wait_s
+        self.stale_s = STALE_S
+        self.heartbeat_s = HEARTBEAT_S
+        self.max_body = settings.max_upload_bytes * 4 // 3 + (1 << 20)
+        self._events: dict[tuple[str, str], asyncio.Event] = {}
+        self._last_purge = 0.0
+
+    # -- who is calling -------------------------------------------------------------------------
+
+    def identify_token(self, authorization: str) -> Principal | None:
+        token = bearer_token(authorization)
+        if token is None:
+            return None
+        return identify(token, self.keys, self.settings.bootstrap_key, self.settings.default_rpm,
+                        self.settings.default_concurrency)
+
+    async def admit(self, request: Request) -> Principal:
+        """The `require_key` dependency: authenticate (401), then take a rate token and a slot (429)."""
+        call = call_of(request)
+        if call is not None and call.admitted and call.principal is not None:
+            return call.principal
+        if call is not None and call.principal is not None:
+            principal = call.principal
+        else:
+            principal = authenticate(request, self.keys, self.settings.bootstrap_key, self.settings.default_rpm,
+                                     self.settings.default_concurrency)
+        state = request.scope.setdefault("state", {})
+        state["principal"] = principal
+        state.setdefault("access", {})["key_id"] = principal.key_id
+        if call is None:  # policy off: authentication only
+            return principal
+        call.principal = principal
+        call.admitted = True
+        if principal.rpm is None and principal.concurrency is None:
+            return principal
+        decision = self.limiter.admit(principal.key_id, principal.rpm, principal.concurrency)
+        call.rate = decision
+        if not decision.allowed:
+            what = (f"{principal.concurrency} concurrent requests" if decision.reason == "concurrency"
+                    else f"{principal.rpm} requests per minute")
+            raise APIError(429, f"rate limit reached for this API key: {what}; retry after "
+                                f"{decision.retry_after_s:.2f}s", code="rate_limited",
+                           headers=decision.retry_headers())
+        if principal.concurrency is not None:
+            call.releases.append(partial(self.limiter.release, principal.key_id))
+        return principal
+
+    def rate_headers(self, call: GatewayCall) -> list[tuple[bytes, bytes]]:
+        if call.rate is not None:
+            return call.rate.headers()
+        p = call.principal
+        if p is None or (p.rpm is None and p.concurrency is None):
+            return []
+        return self.limiter.peek(p.key_id, p.rpm, p.concurrency).headers()
+
+    # -- what the handler may do ----------------------------------------------------------------
+
+    @staticmethod
+    def principal(request: Request) -> Principal | None:
+        call = call_of(request)
+        if call is not None and call.principal is not None:
+            return call.principal
+        found: Principal | None = request.scope.get("state", {}).get("principal")
+        return found
+
+    def authorize_model(self, request: Request, name: str | None) -> str | None:
+        """The model name to use: a pipeline key's own model when the request names none; 403 when a
+        pipeline key names any other model (aliases of its model are fine: catalog ids are compared)."""
+        principal = self.principal(request)
+        if principal is None or principal.pipeline is None:
+            return name
+        allowed = principal.pipeline
+        if not name:
+            return allowed
+        wanted = self.catalog.resolve(name)
+        allowed_spec = self.catalog.resolve(allowed)
+        if (wanted.id if wanted else name) != (allowed_spec.id if allowed_spec else allowed):
+            raise APIError(403, f"this API key is scoped to the model {allowed!r} and cannot use {name!r}",
+                           code="forbidden", param="model")
+        return name
+
+    async def reserve_credits(self, request: Request, spec: ModelSpec, units: int) -> Meter | None:
+        """Meter the request and, for a key with a balance, hold its cost or answer 402: call it after
+        the units are known (characters, decoded seconds) and before the engine runs."""
+        call = call_of(request)
+        if call is None:
+            return None
+        unit = UNITS.get(spec.task, "units")
+        meter = Meter(model=spec.id, unit=unit, units=int(units), credits_nano=int(units) * price_nano(spec))
+        call.meter = meter
+        access = request.scope.setdefault("state", {}).setdefault("access", {})
+        access.update({"model": spec.id, "units": meter.units, "unit": unit})
+        principal = call.principal or self.principal(request)
+        if principal is not None and principal.credit_limited and meter.credits_nano > 0:
+            try:
+                meter.held = await anyio.to_thread.run_sync(self.store.reserve, principal.key_id, call.request_id,
+                                                            meter.credits_nano)
+            except InsufficientCredits as exc:
+                meter.held = False
+                available = from_nano(exc.balance_nano - exc.held_nano)
+                raise APIError(402, f"insufficient credits: this request costs {from_nano(exc.cost_nano)} credits "
+                                    f"({meter.units} {unit} of {spec.id}); the key has {available} available",
+                               code="insufficient_credits") from None
+        return meter
+
+    @staticmethod
+    def credits_used(request: Request) -> float | None:
+        call = call_of(request)
+        return call.meter.credits if call is not None and call.meter.billable else None
+
+    @staticmethod
+    def mark_failed(request: Any = None) -> None:
+        """A streamed response reported an error in-band (status already 200): neither store nor charge."""
+        call = call_of(request) if request is not None else call_of({})
+        if call is not None:
+            call.failed = True
+
+    @staticmethod
+    def keep_secret(request: Request) -> None:
+        """This response carries a secret (a new API key): never store it for idempotent replay."""
+        call = call_of(request)
+        if call is not None:
+            call.no_store = True
+
+    # -- idempotency bookkeeping --------------------------------------------------------------------
+
+    def claimed(self, claim: Claim) -> None:
+        self._events[(claim.key_id, claim.idem_key)] = asyncio.Event()
+
+    async def wait_change(self, key_id: str, idem_key: str, timeout: float) -> None:
+        """Sleep until the owner in this process settles, or `timeout` (another process: poll)."""
+        event = self._events.get((key_id, idem_key))
+        if event is None:
+            await asyncio.sleep(timeout)
+            return
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def maybe_purge(self) -> None:
+        now = time.monotonic()
+        if now - self._last_purge > PURGE_EVERY_S:
+            self._last_purge = now
+            try:
+                removed = self.store.purge_expired()
+                if removed:
+                    log.info("purged %d expired idempotency records", removed)
+            except Exception:  # purging is housekeeping: never fail a request for it
+                log.exception("idempotency purge failed")
+
+    # -- the end of a request -----------------------------------------------------------------------
+
+    async def settle(self, call: GatewayCall, claim: Claim | None, response: StoredResponse | None, *,
+                     errored: bool, disconnected: bool) -> None:
+        """Commit what the request did in one transaction: stored response (or released claim), ledger
+        row and debit, dropped hold; then free the concurrency slot and wake local waiters."""
+        meter = call.meter
+        ok = 200 <= call.status < 400 and not call.failed
+        charge = None
+        if meter.billable and ok and (call.completed or disconnected) and not errored and call.principal:
+            charge = Charge(key_id=call.principal.key_id, request_id=call.request_id, model=meter.model or "",
+                            unit=meter.unit or "", units=meter.units, credits_nano=meter.credits_nano,
+                            idempotency_key=call.idempotency_key)
+        storable = (response is not None and call.completed and not errored and not call.failed and not call.no_store
+                    and 0 < call.status < 500 and call.status != 429)
+        try:
+            if claim is not None or charge is not None or meter.held:
+                settlement = Settlement(request_id=call.request_id, claim=claim,
+                                        response=response if storable else None, charge=charge, hold=meter.held,
+                                        ttl_s=self.ttl_s)
+                await anyio.to_thread.run_sync(self.store.settle, settlement)
+        except Exception:  # the client has its answer; a stale claim expires, so log and go on
+            log.exception("settling request %s failed", call.request_id)
+        finally:
+            call.release_all()
+            if claim is not None:
+                event = self._events.pop((claim.key_id, claim.idem_key), None)
+                if event is not None:
+                    event.set()

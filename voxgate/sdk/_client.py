@@ -1,0 +1,466 @@
+"""The synchronous client: `Client(api_key=..., base_url=...)`, shaped like `openai.OpenAI`'s audio surface.
+
+    from voxgate import Client
+
+    client = Client(api_key="vg_live_...", base_url="http://localhost:8000/v1")
+    text = client.audio.transcriptions.create(model="whisper-1", file=Path("call.wav")).text
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from typing import Any, Iterator, Literal, Mapping, Sequence, TypeVar, overload
+
+import httpx
+
+from voxgate import webhooks as _webhooks
+from voxgate.sdk import _calls
+from voxgate.sdk._base import DEFAULT_TIMEOUT, BaseClient, Transient, connection_error
+from voxgate.sdk._calls import _UNSET, Call, Options, StreamEvent, TimeoutTypes, TranscriptionResult
+from voxgate.sdk._files import FileTypes
+from voxgate.sdk._streaming import BinaryResponse, Stream, StreamedBinaryResponse
+from voxgate.sdk.errors import TimeoutError as VoxgateTimeoutError
+from voxgate.sdk.types import (
+    Job,
+    Model,
+    Page,
+    Text,
+    Transcription,
+    TranscriptionDiarized,
+    TranscriptionVerbose,
+    Translation,
+    TranslationVerbose,
+    WebhookDefault,
+    WebhookDelivery,
+    WebhookSecret,
+)
+
+T = TypeVar("T")
+
+__all__ = ["Client"]
+
+
+def _options(extra_headers: Mapping[str, str] | None, extra_body: Mapping[str, Any] | None,
+             timeout: TimeoutTypes, idempotency_key: str | None = None) -> Options:
+    return Options(extra_headers=extra_headers, extra_body=extra_body, timeout=timeout,
+                   idempotency_key=idempotency_key)
+
+
+class Client(BaseClient):
+    """Sync voxgate client. Thread-safe; reuse one per process and `close()` it (or use `with`).
+
+    Extras over the openai SDK: `pipeline_id=` pins every call to one model, failed calls are retried
+    only when replay-safe (each POST carries an Idempotency-Key reused by its retries), and the
+    `jobs` and `webhooks` resources reach voxgate's async jobs and signed webhooks.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        pipeline_id: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        webhook_secret: str | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(api_key, base_url=base_url, pipeline_id=pipeline_id, timeout=timeout,
+                         max_retries=max_retries, default_headers=default_headers, webhook_secret=webhook_secret)
+        self._http = http_client or httpx.Client(timeout=timeout)
+        self.audio = Audio(self)
+        self.models = Models(self)
+        self.jobs = Jobs(self)
+        self.webhooks = Webhooks(self)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ---- transport ----
+
+    def send(self, call: Call[Any], *, stream: bool = False) -> httpx.Response:
+        """Send with retries; `stream=True` returns before the body is read (and never retries after)."""
+        for attempt in itertools.count():
+            try:
+                return self._attempt(call, stream)
+            except Transient as failure:
+                delay = self.retry_delay(call, attempt, failure)
+                if delay is None:
+                    raise failure.error from failure.__cause__
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _attempt(self, call: Call[Any], stream: bool) -> httpx.Response:
+        request = call.build(self._http, self.base_url, self.default_headers)
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise Transient(connection_error(exc)) from exc
+        finally:
+            call.close_files()
+        try:
+            if response.is_error or not stream:
+                response.read()
+        except httpx.TransportError as exc:
+            response.close()
+            raise Transient(connection_error(exc, response)) from exc
+        if response.is_error:
+            response.close()
+            self.check(response, self.retry_policy.status_is_retryable(response))
+        return response
+
+    def request(self, call: Call[T]) -> T:
+        if call.events is not None:
+            return Stream(self.send(call, stream=True), call.events)  # type: ignore[return-value]
+        return call.parse(self.send(call))
+
+
+class Speech:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self.with_streaming_response = SpeechWithStreamingResponse(self)
+
+    def _call(self, *, input: str, voice: str | Mapping[str, str], model: str | None, instructions: str | None,
+              response_format: str | None, speed: float | None, stream_format: str | None,
+              reference_audio: FileTypes | str | None, options: Options) -> Call[httpx.Response]:
+        return _calls.speech_call(model=self._client.resolve_model(model), input=input, voice=voice,
+                                  instructions=instructions, response_format=response_format, speed=speed,
+                                  stream_format=stream_format, reference_audio=reference_audio, options=options)
+
+    def create(
+        self,
+        *,
+        input: str,
+        voice: str | Mapping[str, str],
+        model: str | None = None,
+        instructions: str | None = None,
+        response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] | None = None,
+        speed: float | None = None,
+        stream_format: Literal["audio", "sse"] | None = None,
+        reference_audio: FileTypes | str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = _UNSET,
+        idempotency_key: str | None = None,
+    ) -> BinaryResponse:
+        """Synthesise `input`; the whole audio is read before returning (see `with_streaming_response`).
+
+        `reference_audio` (bytes, a path or a file) is a clip of the voice to imitate, for models that clone.
+        """
+        call = self._call(input=input, voice=voice, model=model, instructions=instructions,
+                          response_format=response_format, speed=speed, stream_format=stream_format,
+                          reference_audio=reference_audio,
+                          options=_options(extra_headers, extra_body, timeout, idempotency_key))
+        return BinaryResponse(self._client.send(call))
+
+
+class SpeechWithStreamingResponse:
+    def __init__(self, speech: Speech) -> None:
+        self._speech = speech
+
+    @contextlib.contextmanager
+    def create(
+        self,
+        *,
+        input: str,
+        voice: str | Mapping[str, str],
+        model: str | None = None,
+        instructions: str | None = None,
+        response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] | None = None,
+        speed: float | None = None,
+        stream_format: Literal["audio", "sse"] | None = None,
+        reference_audio: FileTypes | str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = _UNSET,
+        idempotency_key: str | None = None,
+    ) -> Iterator[StreamedBinaryResponse]:
+        """`with ...create(...) as response: response.stream_to_file("out.mp3")`: audio as it is made."""
+        call = self._speech._call(input=input, voice=voice, model=model, instructions=instructions,
+                                  response_format=response_format, speed=speed, stream_format=stream_format,
+                                  reference_audio=reference_audio,
+                                  options=_options(extra_headers, extra_body, timeout, idempotency_key))
+        response = self._speech._client.send(call, stream=True)
+        try:
+            yield StreamedBinaryResponse(response)
+        finally:
+            response.close()
+
+
+class Transcriptions:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @overload
+    def create(self, *, file: FileTypes, model: str | None = ..., response_format: Literal["json"] | None = ...,
+               language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
+               include: Sequence[str] | None = ..., stream: Literal[False] = ...,
+               chunking_strategy: str | Mapping[str, Any] | None = ...,
+               known_speaker_names: Sequence[str] | None = ...,
+               known_speaker_references: Sequence[FileTypes | str] | None = ..., diarize: bool | None = ...,
+               redact: bool | str | Sequence[str] | None = ..., extra_headers: Mapping[str, str] | None = ...,
+               extra_body: Mapping[str, Any] | None = ..., timeout: TimeoutTypes = ...,
+               idempotency_key: str | None = ...) -> Transcription: ...
+
+    @overload
+    def create(self, *, file: FileTypes, model: str | None = ..., response_format: Literal["verbose_json"],
+               language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
+               include: Sequence[str] | None = ..., stream: Literal[False] = ...,
+               chunking_strategy: str | Mapping[str, Any] | None = ...,
+               known_speaker_names: Sequence[str] | None = ...,
+               known_speaker_references: Sequence[FileTypes | str] | None = ..., diarize: bool | None = ...,
+               redact: bool | str | Sequence[str] | None = ..., extra_headers: Mapping[str, str] | None = ...,
+               extra_body: Mapping[str, Any] | None = ..., timeout: TimeoutTypes = ...,
+               idempotency_key: str | None = ...) -> TranscriptionVerbose: ...
+
+    @overload
+    def create(self, *, file: FileTypes, model: str | None = ..., response_format: Literal["diarized_json"],
+               language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
+               include: Sequence[str] | None = ..., stream: Literal[False] = ...,
+               chunking_strategy: str | Mapping[str, Any] | None = ...,
+               known_speaker_names: Sequence[str] | None = ...,
+               known_speaker_references: Sequence[FileTypes | str] | None = ..., diarize: bool | None = ...,
+               redact: bool | str | Sequence[str] | None = ..., extra_headers: Mapping[str, str] | None = ...,
+               extra_body: Mapping[str, Any] | None = ..., timeout: TimeoutTypes = ...,
+               idempotency_key: str | None = ...) -> TranscriptionDiarized: ...
+
+    @overload
+    def create(self, *, file: FileTypes, model: str | None = ..., response_format: Literal["text", "srt", "vtt"],
+               language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
+               include: Sequence[str] | None = ..., stream: Literal[False] = ...,
+               chunking_strategy: str | Mapping[str, Any] | None = ...,
+               known_speaker_names: Sequence[str] | None = ...,
+               known_speaker_references: Sequence[FileTypes | str] | None = ..., diarize: bool | None = ...,
+               redact: bool | str | Sequence[str] | None = ..., extra_headers: Mapping[str, str] | None = ...,
+               extra_body: Mapping[str, Any] | None = ..., timeout: TimeoutTypes = ...,
+               idempotency_key: str | None = ...) -> Text: ...
+
+    @overload
+    def create(self, *, file: FileTypes, model: str | None = ..., response_format: str | None = ...,
+               language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
+               include: Sequence[str] | None = ..., stream: Literal[True],
+               chunking_strategy: str | Mapping[str, Any] | None = ...,
+               known_speaker_names: Sequence[str] | None = ...,
+               known_speaker_references: Sequence[FileTypes | str] | None = ..., diarize: bool | None = ...,
+               redact: bool | str | Sequence[str] | None = ..., extra_headers: Mapping[str, str] | None = ...,
+               extra_body: Mapping[str, Any] | None = ..., timeout: TimeoutTypes = ...,
+               idempotency_key: str | None = ...) -> Stream[StreamEvent]: ...
+
+    @overload
+    def create(self, *, file: FileTypes, model: str | None = ..., response_format: str | None = ...,
+               language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
+               include: Sequence[str] | None = ..., stream: bool = ...,
+               chunking_strategy: str | Mapping[str, Any] | None = ...,
+               known_speaker_names: Sequence[str] | None = ...,
+               known_speaker_references: Sequence[FileTypes | str] | None = ..., diarize: bool | None = ...,
+               redact: bool | str | Sequence[str] | None = ..., extra_headers: Mapping[str, str] | None = ...,
+               extra_body: Mapping[str, Any] | None = ..., timeout: TimeoutTypes = ...,
+               idempotency_key: str | None = ...) -> TranscriptionResult | Stream[StreamEvent]: ...
+
+    def create(
+        self,
+        *,
+        file: FileTypes,
+        model: str | None = None,
+        response_format: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[Literal["word", "segment"]] | None = None,
+        include: Sequence[str] | None = None,
+        stream: bool = False,
+        chunking_strategy: str | Mapping[str, Any] | None = None,
+        known_speaker_names: Sequence[str] | None = None,
+        known_speaker_references: Sequence[FileTypes | str] | None = None,
+        diarize: bool | None = None,
+        redact: bool | str | Sequence[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = _UNSET,
+        idempotency_key: str | None = None,
+    ) -> TranscriptionResult | Stream[StreamEvent]:
+        """Transcribe `file` (bytes, a path or a binary file).
+
+        Returns Transcription (json), TranscriptionVerbose, TranscriptionDiarized, or a `str` for
+        text/srt/vtt; with `stream=True`, a Stream of delta/segment/done events. `diarize=True` labels
+        speakers, `redact=True` (or category names: email, phone, card, name) masks PII.
+        """
+        form = _calls.transcription_form(
+            model=self._client.resolve_model(model), language=language, prompt=prompt, temperature=temperature,
+            timestamp_granularities=timestamp_granularities, include=include, chunking_strategy=chunking_strategy,
+            known_speaker_names=known_speaker_names, known_speaker_references=known_speaker_references,
+            diarize=diarize, redact=redact)
+        call = _calls.transcription_call(task="transcribe", path="audio/transcriptions", file=file, form=form,
+                                         response_format=response_format, stream=stream,
+                                         options=_options(extra_headers, extra_body, timeout, idempotency_key))
+        result: TranscriptionResult | Stream[StreamEvent] = self._client.request(call)
+        return result
+
+
+class Translations:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self,
+        *,
+        file: FileTypes,
+        model: str | None = None,
+        response_format: Literal["json", "text", "srt", "vtt", "verbose_json"] | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = _UNSET,
+        idempotency_key: str | None = None,
+    ) -> Translation | TranslationVerbose | Text:
+        """Translate speech in `file` into English text."""
+        form = {"model": self._client.resolve_model(model), "prompt": prompt, "temperature": temperature}
+        call = _calls.transcription_call(task="translate", path="audio/translations", file=file, form=form,
+                                         response_format=response_format, stream=False,
+                                         options=_options(extra_headers, extra_body, timeout, idempotency_key))
+        result: Translation | TranslationVerbose | Text = self._client.request(call)
+        return result
+
+
+class Audio:
+    def __init__(self, client: Client) -> None:
+        self.speech = Speech(client)
+        self.transcriptions = Transcriptions(client)
+        self.translations = Translations(client)
+
+
+class Models:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self, *, extra_headers: Mapping[str, str] | None = None,
+             timeout: TimeoutTypes = _UNSET) -> Page[Model]:
+        return self._client.request(_calls.models_list_call(_options(extra_headers, None, timeout)))
+
+    def retrieve(self, model: str, *, extra_headers: Mapping[str, str] | None = None,
+                 timeout: TimeoutTypes = _UNSET) -> Model:
+        return self._client.request(_calls.model_retrieve_call(model, _options(extra_headers, None, timeout)))
+
+
+class Jobs:
+    """Async transcription jobs: submit, poll (or get a webhook), fetch the result in any format."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self,
+        *,
+        file: FileTypes,
+        model: str | None = None,
+        response_format: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[Literal["word", "segment"]] | None = None,
+        known_speaker_names: Sequence[str] | None = None,
+        known_speaker_references: Sequence[FileTypes | str] | None = None,
+        diarize: bool | None = None,
+        redact: bool | str | Sequence[str] | None = None,
+        webhook_url: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: TimeoutTypes = _UNSET,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Queue a transcription (`async=true`); returns at once with the queued job."""
+        form = _calls.transcription_form(
+            model=self._client.resolve_model(model), language=language, prompt=prompt, temperature=temperature,
+            timestamp_granularities=timestamp_granularities, known_speaker_names=known_speaker_names,
+            known_speaker_references=known_speaker_references, diarize=diarize, redact=redact)
+        call = _calls.job_create_call(file=file, form=form, response_format=response_format, webhook_url=webhook_url,
+                                      options=_options(extra_headers, extra_body, timeout, idempotency_key))
+        return self._client.request(call)
+
+    def retrieve(self, job_id: str, *, timeout: TimeoutTypes = _UNSET) -> Job:
+        return self._client.request(_calls.job_retrieve_call(job_id, _options(None, None, timeout)))
+
+    def list(self, *, limit: int | None = None, status: str | None = None,
+             timeout: TimeoutTypes = _UNSET) -> Page[Job]:
+        """This key's jobs, newest first."""
+        return self._client.request(_calls.job_list_call(limit=limit, status=status,
+                                                         options=_options(None, None, timeout)))
+
+    def cancel(self, job_id: str, *, timeout: TimeoutTypes = _UNSET) -> Job:
+        return self._client.request(_calls.job_cancel_call(job_id, _options(None, None, timeout)))
+
+    def result(self, job_id: str, *, response_format: str | None = None,
+               timeout: TimeoutTypes = _UNSET) -> TranscriptionResult:
+        """The finished transcript, rendered in any response_format (default: the job's own)."""
+        return self._client.request(
+            _calls.job_result_call(job_id, response_format, _options(None, None, timeout)))
+
+    def wait(self, job_id: str, *, poll_interval: float = 1.0, timeout: float | None = None) -> Job:
+        """Poll until the job succeeds, fails or is cancelled; raises voxgate TimeoutError after `timeout` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.retrieve(job_id)
+            if job.done:
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise VoxgateTimeoutError(f"job {job_id} still {job.status} after {timeout} s",
+                                          request_id=job.request_id)
+            time.sleep(poll_interval)
+
+
+class WebhookDeliveries:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self, *, job_id: str | None = None, status: str | None = None,
+             limit: int | None = None) -> Page[WebhookDelivery]:
+        """Deliveries of this key's events, newest first, each with its attempt log."""
+        return self._client.request(_calls.deliveries_list_call(job_id=job_id, status=status, limit=limit,
+                                                                options=Options()))
+
+    def resend(self, delivery_id: str) -> WebhookDelivery:
+        """Send the delivery's event again (a new delivery with fresh retries)."""
+        return self._client.request(_calls.delivery_resend_call(delivery_id, Options()))
+
+
+class Webhooks:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self.deliveries = WebhookDeliveries(client)
+
+    def secret(self) -> WebhookSecret:
+        """The workspace's signing secret, for receivers that verify events."""
+        return self._client.request(_calls.webhook_secret_call(Options()))
+
+    def get_default(self) -> WebhookDefault:
+        """This key's default webhook_url (used by jobs that do not name one)."""
+        return self._client.request(_calls.webhook_default_get_call(Options()))
+
+    def set_default(self, url: str | None) -> WebhookDefault:
+        return self._client.request(_calls.webhook_default_set_call(url, Options()))
+
+    def verify_signature(self, payload: str | bytes, header: str | Mapping[str, str] | None, *,
+                         secret: str | None = None, tolerance: float | None = _webhooks.DEFAULT_TOLERANCE) -> int:
+        """See `voxgate.webhooks.verify_signature`; the secret defaults to the client's `webhook_secret`."""
+        return _webhooks.verify_signature(payload, header, secret or self._client.webhook_secret or "", tolerance)
+
+    def construct_event(self, payload: str | bytes, header: str | Mapping[str, str] | None, *,
+                        secret: str | None = None,
+                        tolerance: float | None = _webhooks.DEFAULT_TOLERANCE) -> dict[str, Any]:
+        return _webhooks.construct_event(payload, header, secret or self._client.webhook_secret or "", tolerance)

@@ -1,0 +1,349 @@
+"""Result objects with the attribute names of the openai SDK's audio types, plus voxgate's jobs and
+webhook deliveries. Plain dataclasses: `to_dict()` returns the JSON the server sent, and every object
+carries the `request_id` of the response it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Generic, Iterator, Literal, TypeVar, Union
+
+__all__ = [
+    "UsageDuration",
+    "UsageTokens",
+    "Transcription",
+    "TranscriptionVerbose",
+    "TranscriptionSegment",
+    "TranscriptionWord",
+    "TranscriptionDiarized",
+    "TranscriptionDiarizedSegment",
+    "Translation",
+    "TranslationVerbose",
+    "TranscriptionTextDeltaEvent",
+    "TranscriptionTextSegmentEvent",
+    "TranscriptionTextDoneEvent",
+    "TranscriptionStreamEvent",
+    "Text",
+    "Model",
+    "Page",
+    "Job",
+    "JobError",
+    "WebhookDelivery",
+    "WebhookDeliveryAttempt",
+    "WebhookSecret",
+    "WebhookDefault",
+]
+
+T = TypeVar("T")
+M = TypeVar("M", bound="BaseType")
+
+
+@dataclass
+class BaseType:
+    """Shared behaviour: build from a JSON dict (unknown keys kept in `to_dict()`, not as attributes)."""
+
+    request_id: str | None = field(default=None, kw_only=True, repr=False, compare=False)
+    _raw: dict[str, Any] = field(default_factory=dict, kw_only=True, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls: type[M], data: dict[str, Any], request_id: str | None = None) -> M:
+        names = {f.name for f in fields(cls) if f.init and not f.name.startswith("_") and f.name != "request_id"}
+        values = {k: v for k, v in data.items() if k in names}
+        values.update(cls._convert(data))
+        return cls(**values, request_id=request_id, _raw=data)
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Subclasses turn nested dicts into typed objects here."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._raw)
+
+
+def _usage(value: Any) -> UsageDuration | UsageTokens | None:
+    if not isinstance(value, dict):
+        return None
+    if value.get("type") == "tokens":
+        return UsageTokens.from_dict(value)
+    return UsageDuration.from_dict(value)
+
+
+def _list(cls: type[M], value: Any) -> list[M] | None:
+    if value is None:
+        return None
+    return [cls.from_dict(item) for item in value]
+
+
+@dataclass
+class UsageDuration(BaseType):
+    """Audio-billed usage: whole seconds of input audio."""
+
+    seconds: float = 0
+    type: Literal["duration"] = "duration"
+
+
+@dataclass
+class UsageTokens(BaseType):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    type: Literal["tokens"] = "tokens"
+
+
+@dataclass
+class TranscriptionWord(BaseType):
+    word: str
+    start: float
+    end: float
+    speaker: str | None = None
+
+
+@dataclass
+class TranscriptionSegment(BaseType):
+    id: int
+    start: float
+    end: float
+    text: str
+    seek: int = 0
+    tokens: list[int] = field(default_factory=list)
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
+    speaker: str | None = None
+
+
+@dataclass
+class Transcription(BaseType):
+    """response_format="json"."""
+
+    text: str
+    usage: UsageDuration | UsageTokens | None = None
+    logprobs: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {"usage": _usage(data.get("usage"))}
+
+
+@dataclass
+class TranscriptionVerbose(BaseType):
+    """response_format="verbose_json": `language` is the English name ("english"), not the code."""
+
+    duration: float
+    language: str
+    text: str
+    segments: list[TranscriptionSegment] | None = None
+    words: list[TranscriptionWord] | None = None
+    usage: UsageDuration | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        usage = _usage(data.get("usage"))
+        return {"segments": _list(TranscriptionSegment, data.get("segments")),
+                "words": _list(TranscriptionWord, data.get("words")),
+                "usage": usage if isinstance(usage, UsageDuration) else None}
+
+
+@dataclass
+class TranscriptionDiarizedSegment(BaseType):
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
+    type: Literal["transcript.text.segment"] = "transcript.text.segment"
+
+
+@dataclass
+class TranscriptionDiarized(BaseType):
+    """response_format="diarized_json": segments carry `speaker` (A, B, ... or a known speaker name)."""
+
+    duration: float
+    segments: list[TranscriptionDiarizedSegment]
+    text: str
+    task: Literal["transcribe"] = "transcribe"
+    usage: UsageDuration | UsageTokens | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {"segments": _list(TranscriptionDiarizedSegment, data.get("segments")) or [],
+                "usage": _usage(data.get("usage"))}
+
+
+@dataclass
+class Translation(BaseType):
+    text: str
+
+
+@dataclass
+class TranslationVerbose(BaseType):
+    duration: float
+    language: str
+    text: str
+    segments: list[TranscriptionSegment] | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {"segments": _list(TranscriptionSegment, data.get("segments"))}
+
+
+@dataclass
+class TranscriptionTextDeltaEvent(BaseType):
+    delta: str
+    type: Literal["transcript.text.delta"] = "transcript.text.delta"
+    logprobs: list[dict[str, Any]] | None = None
+    segment_id: str | None = None
+
+
+@dataclass
+class TranscriptionTextSegmentEvent(BaseType):
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
+    type: Literal["transcript.text.segment"] = "transcript.text.segment"
+
+
+@dataclass
+class TranscriptionTextDoneEvent(BaseType):
+    text: str
+    type: Literal["transcript.text.done"] = "transcript.text.done"
+    logprobs: list[dict[str, Any]] | None = None
+    usage: UsageDuration | UsageTokens | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {"usage": _usage(data.get("usage"))}
+
+
+TranscriptionStreamEvent = Union[TranscriptionTextDeltaEvent, TranscriptionTextSegmentEvent, TranscriptionTextDoneEvent]
+
+
+class Text(str):
+    """A text/srt/vtt result: an ordinary `str` that also knows its `request_id`."""
+
+    request_id: str | None
+
+    def __new__(cls, value: str, request_id: str | None = None) -> "Text":
+        obj = super().__new__(cls, value)
+        obj.request_id = request_id
+        return obj
+
+
+@dataclass
+class Model(BaseType):
+    id: str
+    created: int = 0
+    object: Literal["model"] = "model"
+    owned_by: str = ""
+
+
+@dataclass
+class Page(Generic[T]):
+    """A list response (`{"object": "list", "data": [...]}`); iterate it like the list it holds."""
+
+    data: list[T]
+    object: str = "list"
+    has_more: bool = False
+    request_id: str | None = field(default=None, repr=False, compare=False)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> T:
+        return self.data[index]
+
+
+@dataclass
+class JobError(BaseType):
+    message: str
+    type: str | None = None
+    code: str | None = None
+
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+@dataclass
+class Job(BaseType):
+    """An async transcription job (`object: "transcription.job"`)."""
+
+    id: str
+    status: JobStatus
+    created_at: int
+    object: Literal["transcription.job"] = "transcription.job"
+    model: str | None = None
+    task: str = "transcribe"
+    progress: float = 0.0
+    response_format: str = "json"
+    started_at: int | None = None
+    completed_at: int | None = None
+    webhook_url: str | None = None
+    usage: UsageDuration | None = None
+    error: JobError | None = None
+    result_url: str | None = None
+    attempts: int = 0
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        usage = _usage(data.get("usage"))
+        error = data.get("error")
+        return {"usage": usage if isinstance(usage, UsageDuration) else None,
+                "error": JobError.from_dict(error) if isinstance(error, dict) else None}
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("succeeded", "failed", "cancelled")
+
+
+@dataclass
+class WebhookDeliveryAttempt(BaseType):
+    attempt: int
+    at: float
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+@dataclass
+class WebhookDelivery(BaseType):
+    """One event sent (or being sent) to one URL, with every attempt logged."""
+
+    id: str
+    event_id: str
+    event_type: str
+    url: str
+    status: Literal["pending", "succeeded", "failed"]
+    created_at: float
+    object: Literal["webhook.delivery"] = "webhook.delivery"
+    job_id: str | None = None
+    attempts: int = 0
+    max_attempts: int = 0
+    next_attempt_at: float | None = None
+    delivered_at: float | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+    resend_of: str | None = None
+    attempt_log: list[WebhookDeliveryAttempt] = field(default_factory=list)
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {"attempt_log": _list(WebhookDeliveryAttempt, data.get("attempt_log")) or []}
+
+
+@dataclass
+class WebhookSecret(BaseType):
+    secret: str
+    object: Literal["webhook.secret"] = "webhook.secret"
+    header: str = "voxgate-signature"
+
+
+@dataclass
+class WebhookDefault(BaseType):
+    url: str | None
+    object: Literal["webhook.default"] = "webhook.default"

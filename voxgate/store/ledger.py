@@ -1,0 +1,65 @@
+"""SQL for credit holds and the usage ledger. A hold reserves part of a balance while a request runs,
+so concurrent requests (in any process) cannot spend the same credits twice."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import datetime, timezone
+
+from voxgate.store.interfaces import Charge, InsufficientCredits, UsageRow
+
+HOLD_TTL_S = 6 * 3600  # a hold older than this belongs to a crashed process and no longer counts
+
+
+def utc_day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def reserve(conn: sqlite3.Connection, key_id: str, request_id: str, cost_nano: int) -> bool:
+    """Inside a write transaction: hold `cost_nano` or raise InsufficientCredits; False if unlimited."""
+    row = conn.execute("SELECT credits_nano FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+    if row is None or row["credits_nano"] is None:
+        return False
+    now = time.time()
+    held = conn.execute("SELECT COALESCE(SUM(amount_nano), 0) FROM credit_holds WHERE key_id = ? AND created_at > ?",
+                        (key_id, now - HOLD_TTL_S)).fetchone()[0]
+    balance = int(row["credits_nano"])
+    if balance - held < cost_nano:
+        raise InsufficientCredits(balance, int(held), cost_nano)
+    conn.execute("INSERT OR REPLACE INTO credit_holds (request_id, key_id, amount_nano, created_at) VALUES (?, ?, ?, ?)",
+                 (request_id, key_id, cost_nano, now))
+    return True
+
+
+def release_hold(conn: sqlite3.Connection, request_id: str) -> None:
+    conn.execute("DELETE FROM credit_holds WHERE request_id = ?", (request_id,))
+
+
+def charge(conn: sqlite3.Connection, c: Charge) -> None:
+    """Write the ledger row and debit a balance-holding key, in the caller's transaction."""
+    now = time.time()
+    conn.execute(
+        "INSERT INTO ledger (key_id, request_id, model, unit, units, credits_nano, day, created_at, idempotency_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (c.key_id, c.request_id, c.model, c.unit, c.units, c.credits_nano, utc_day(now), now, c.idempotency_key),
+    )
+    if c.credits_nano:
+        conn.execute("UPDATE api_keys SET credits_nano = credits_nano - ? WHERE id = ? AND credits_nano IS NOT NULL",
+                     (c.credits_nano, c.key_id))
+
+
+def balance(conn: sqlite3.Connection, key_id: str) -> tuple[int | None, int]:
+    row = conn.execute("SELECT credits_nano FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+    spent = conn.execute("SELECT COALESCE(SUM(credits_nano), 0) FROM ledger WHERE key_id = ?", (key_id,)).fetchone()[0]
+    return (None if row is None or row["credits_nano"] is None else int(row["credits_nano"])), int(spent)
+
+
+def usage(conn: sqlite3.Connection, key_id: str, start_day: str, end_day: str) -> list[UsageRow]:
+    rows = conn.execute(
+        "SELECT day, model, unit, COUNT(*) AS requests, SUM(units) AS units, SUM(credits_nano) AS credits"
+        " FROM ledger WHERE key_id = ? AND day >= ? AND day <= ? GROUP BY day, model, unit ORDER BY day, model",
+        (key_id, start_day, end_day),
+    ).fetchall()
+    return [UsageRow(r["day"], r["model"], r["unit"], int(r["requests"]), int(r["units"]), int(r["credits"]))
+            for r in rows]
