@@ -15,9 +15,9 @@ from tests.helpers import decode, wer
 
 SENTENCE = "The quick brown fox jumps over the lazy dog. Voxgate speaks every format."
 PARAGRAPH = (
-    "Speech recognition has improved a great deal over the last few years. Open models now run on ordinary "
-    "computers without a network connection. This paragraph checks that the words we synthesize come back "
-    "from the recognizer in the same order and with very few mistakes."
+    "Open models for recognizing speech have improved a great deal over the last few years, and they now run "
+    "on ordinary computers without a network connection. This paragraph checks that the words we synthesize "
+    "come back from the recognizer in the same order and with very few mistakes."
 )
 
 
