@@ -10,7 +10,6 @@ import binascii
 import json
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +122,3 @@ async def _read_json(request: Request, tmp_dir: Path, limit: int) -> Upload:
         out.write(data)
     return Upload(fields=fields, path=Path(name), filename=str(body.get("filename") or "upload"), size=len(data))
 
-
-def copy_to(upload: Upload, target: Path) -> None:
-    """Keep an upload beyond the request (async jobs)."""
-    shutil.copyfile(upload.path, target)

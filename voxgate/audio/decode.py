@@ -71,17 +71,6 @@ def decode_audio(source: str | Path | BinaryIO | bytes, rate: int = TARGET_RATE)
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
-def probe_duration(path: Path) -> float | None:
-    """Container-reported duration in seconds, when the container knows it (cheap, no decoding)."""
-    try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            if container.duration:
-                return float(container.duration) / 1_000_000
-    except av.error.FFmpegError:
-        return None
-    return None
-
-
 class PcmFile:
     """Decoded 16 kHz mono float32 samples in an unlinked temporary file, read by window.
 
