@@ -49,10 +49,9 @@ def _redact(fields: Fields) -> frozenset[str] | None:
     values = fields.values.get("redact", [])
     if not values:
         return None
-    value: bool | str | list[str] = values[0] if len(values) == 1 and not isinstance(values[0], list) \
-        else [str(v) for v in values]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
+    # Fields already flattens JSON lists and repeated `redact[]` parts into `values`.
+    value: bool | str | list[str] = values[0] if len(values) == 1 and isinstance(values[0], bool) \
+        else str(values[0]) if len(values) == 1 else [str(v) for v in values]
     try:
         return parse_categories(value)
     except ValueError as exc:

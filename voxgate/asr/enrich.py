@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from voxgate.asr.types import Segment, Transcript
+
+if TYPE_CHECKING:
+    from voxgate.asr.speaker_labels import SpeakerTurn
 
 log = logging.getLogger("voxgate.asr.enrich")
 
@@ -28,7 +31,7 @@ class Enrichment:
 
     @property
     def needs_words(self) -> bool:
-        """Diarization splits segments at speaker changes word by word; redaction keeps words aligned."""
+        """Diarization splits segments at speaker changes word by word, so it needs word timings."""
         return self.diarize
 
     @property
@@ -40,7 +43,7 @@ class Enrichment:
 class SpeakerMap:
     """Turns of one recording and the label of every speaker index ("Speaker 1".. or a known name)."""
 
-    turns: list
+    turns: list[SpeakerTurn]
     labels: dict[int, str]
 
     @classmethod
@@ -75,9 +78,7 @@ def enrich(audio: np.ndarray | None, transcript: Transcript, opts: Enrichment,
         if speakers is None:
             assert audio is not None, "diarization needs the audio"
             speakers = SpeakerMap.compute(audio, opts)
-        transcript = speakers.label(transcript)
-        for i, seg in enumerate(transcript.segments):
-            seg.id = i
+        transcript = speakers.label(transcript)  # assign_speakers renumbers the split segments
     if opts.redact:
         from voxgate.asr.redact import redact_transcript
 

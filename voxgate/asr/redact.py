@@ -16,9 +16,8 @@ Privacy rule for this module: never log, raise or otherwise emit the text being 
 
 from __future__ import annotations
 
-import re
-
 import logging
+import re
 from dataclasses import replace
 from typing import Iterable
 
