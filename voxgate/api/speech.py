@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any, Iterator, Literal
 
 import anyio
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voxgate.api.context import get_ctx, require_key
 from voxgate.api.errors import APIError, bad_request
+from voxgate.api.sse import sse_event
 from voxgate.audio.encode import CONTENT_TYPES
 from voxgate.tts.engine import SpeechOptions
 
@@ -40,9 +40,9 @@ class SpeechRequest(BaseModel):
 def _sse_events(chunks: Iterator[bytes], characters: int) -> Iterator[bytes]:
     for chunk in chunks:
         event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
-        yield f"data: {json.dumps(event)}\n\n".encode()
+        yield sse_event(event)
     usage = {"input_tokens": characters, "output_tokens": 0, "total_tokens": characters}
-    yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n".encode()
+    yield sse_event({"type": "speech.audio.done", "usage": usage})
 
 
 @router.post("/v1/audio/speech")

@@ -16,6 +16,7 @@ from voxgate.api.context import AppContext, get_ctx, require_key
 from voxgate.api.enrichment import parse_enrichment
 from voxgate.api.errors import APIError, bad_request
 from voxgate.api.fields import Fields
+from voxgate.api.sse import DONE, sse_event
 from voxgate.api.jobs import submit_job
 from voxgate.api.uploads import Upload, read_upload
 from voxgate.asr.engine import DecodeOptions
@@ -126,10 +127,6 @@ def _rendered(transcript: Transcript, params: TranscriptionParams, credits_used:
     return PlainTextResponse(body, media_type=media_type)
 
 
-def _sse(event: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
-
-
 async def _stream(ctx: AppContext, upload: Upload, params: TranscriptionParams, audio: Any,
                   label: str = "") -> AsyncIterator[bytes]:
     """Emit each stitched segment as a delta as soon as it is final, then done and [DONE]; a client that
@@ -154,21 +151,21 @@ async def _stream(ctx: AppContext, upload: Upload, params: TranscriptionParams, 
                 continue
             if params.enrich.diarize:  # OpenAI's diarized stream: a segment event, deltas tagged with it
                 seg_id = f"seg_{seg.id + 1:03d}"
-                yield _sse({"type": "transcript.text.segment", "id": seg_id, "start": seg.start, "end": seg.end,
+                yield sse_event({"type": "transcript.text.segment", "id": seg_id, "start": seg.start, "end": seg.end,
                             "text": seg.text.strip(), "speaker": speaker_letter(seg.speaker)})
-                yield _sse({"type": "transcript.text.delta", "delta": seg.text, "segment_id": seg_id})
+                yield sse_event({"type": "transcript.text.delta", "delta": seg.text, "segment_id": seg_id})
             else:
-                yield _sse({"type": "transcript.text.delta", "delta": seg.text})
+                yield sse_event({"type": "transcript.text.delta", "delta": seg.text})
         transcript = await task
-        yield _sse({"type": "transcript.text.done", "text": transcript.text, "usage": usage(transcript)})
+        yield sse_event({"type": "transcript.text.done", "text": transcript.text, "usage": usage(transcript)})
     except Exception:
         ctx.gateway.mark_failed()  # an in-band error: neither stored for replay nor charged
-        yield _sse({"error": {"message": "transcription failed", "type": "server_error", "param": None,
+        yield sse_event({"error": {"message": "transcription failed", "type": "server_error", "param": None,
                               "code": "internal_error"}})
     finally:
         cancel.set()
         upload.discard()
-    yield b"data: [DONE]\n\n"
+    yield DONE
 
 
 async def _handle(request: Request, task: str) -> Response:
