@@ -81,9 +81,20 @@ class GatewayMiddleware:
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, call: GatewayCall,
                    claim: Claim | None = None) -> None:
-        """Run the app, passing every message straight through, then settle."""
+        """Run the app, passing every message straight through, and settle once the response is whole:
+        just before its last message goes out, so a client that has read the whole answer finds its
+        ledger row and stored result already committed (or, on failure, when the app ends)."""
         recorder = Recorder() if claim is not None else None
-        errored = disconnected = False
+        errored = disconnected = settled = False
+
+        async def settle_once() -> None:
+            nonlocal settled
+            if settled:
+                return
+            settled = True
+            response = recorder.response(call.meter.model) if recorder is not None else None
+            with anyio.CancelScope(shield=True):
+                await self.gateway.settle(call, claim, response, errored=errored, disconnected=disconnected)
 
         async def send_through(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -99,6 +110,7 @@ class GatewayMiddleware:
                     recorder.body(message.get("body", b""))
                 if not message.get("more_body", False):
                     call.completed = True
+                    await settle_once()
             await send(message)
 
         try:
@@ -110,9 +122,7 @@ class GatewayMiddleware:
             errored = True
             raise
         finally:
-            response = recorder.response(call.meter.model) if recorder is not None else None
-            with anyio.CancelScope(shield=True):
-                await self.gateway.settle(call, claim, response, errored=errored, disconnected=disconnected)
+            await settle_once()
             self._log_fields(scope, call)
 
     async def _idempotent(self, scope: Scope, receive: Receive, send: Send, call: GatewayCall, idem_key: str,
