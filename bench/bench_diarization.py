@@ -75,7 +75,8 @@ def _references(voices: tuple[str, ...]) -> dict[str, np.ndarray]:
 def _speaker_id_check(audio, hyp, spec, ref_turns) -> tuple[int, int, int]:
     """(correctly named, wrongly named, speakers) for known-speaker matching with one distractor."""
     from bench import diarization_data as data
-    from voxgate.asr.diarize import match_known_speakers
+
+    from voxgate.diarize import match_known_speakers
 
     distractor = next(v for v in ("es_m", "awb", "slt", "joe", "rms", "kal")
                       if v not in spec.voices)
@@ -111,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(ROOT))
 
     from bench import diarization_data as data
-    from voxgate.asr.diarize import diarize
-    from voxgate.asr.speaker_embedding import SpeakerEmbedder
+
+    from voxgate.diarize import SpeakerEmbedder, diarize
 
     embedder = SpeakerEmbedder(threads=args.threads)
     specs = [s for s in data.CONVERSATIONS if not args.only or args.only in s.name]

@@ -21,8 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
@@ -98,9 +98,9 @@ def main() -> None:
         target_off = h_off.post("/v1/admin/keys", json={"name": "t"}).json()["id"]
         post_on, post_off = [], []
         for i in range(n):
-            post_on.append(timed(lambda: admin_on.post(f"/v1/admin/keys/{target_on}", json={"name": f"t{i}"},
-                                                       headers=idem())))
-            post_off.append(timed(lambda: h_off.post(f"/v1/admin/keys/{target_off}", json={"name": f"t{i}"})))
+            body = {"name": f"t{i}"}
+            post_on.append(timed(lambda b=body: admin_on.post(f"/v1/admin/keys/{target_on}", json=b, headers=idem())))
+            post_off.append(timed(lambda b=body: h_off.post(f"/v1/admin/keys/{target_off}", json=b)))
         results["POST admin update (idem.)"] = {"on_ms": median(post_on), "off_ms": median(post_off)}
         admin_on.close()
 
@@ -117,8 +117,8 @@ def main() -> None:
         tx_first, tx_replay, tx_off = [], [], []
         for _ in range(max(5, n // 10)):
             headers = idem()
-            tx_first.append(timed(lambda: transcribe(h_on, headers)))
-            tx_replay.append(timed(lambda: transcribe(h_on, headers)))
+            tx_first.append(timed(lambda h=headers: transcribe(h_on, h)))
+            tx_replay.append(timed(lambda h=headers: transcribe(h_on, h)))
             tx_off.append(timed(lambda: transcribe(h_off, {})))
         results["transcription 3 s tiny.en"] = {"on_ms": median(tx_first), "off_ms": median(tx_off),
                                                 "replay_ms": median(tx_replay)}

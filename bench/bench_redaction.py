@@ -75,7 +75,7 @@ def load_examples(path: Path = DATA) -> list[Example]:
 def evaluate(examples: list[Example], show_errors: bool = False) -> tuple[dict[str, Score], float]:
     """Per-category scores and mean milliseconds per sentence (model load excluded)."""
     sys.path.insert(0, str(ROOT))
-    from voxgate.asr.redact import Redactor, preload
+    from voxgate.redact import Redactor, preload
 
     preload()
     redactor = Redactor(CATEGORIES)

@@ -25,7 +25,8 @@ TEXT = (
     "measured in the same session. When the results were ready they printed them in a small table, "
     "sent them to the whole group, and went home for the weekend, happy that the work was finally done and "
     "that nobody would have to repeat it. On Monday morning the first question from the director was "
-    "whether the same figures would hold on a busier machine, and the answer, after a long pause and a second look at the table, was a careful yes."
+    "whether the same figures would hold on a busier machine, and the answer, after a long pause and a second look "
+    "at the table, was a careful yes."
 )[:1000]
 RUNS = 7
 

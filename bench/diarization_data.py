@@ -2,7 +2,7 @@
 
 Real multi-speaker recordings with exact turn labels are not available offline, so conversations
 are assembled from text-to-speech voices that the speaker embedder separates well (measured with
-`voxgate.asr.speaker_embedding`; clip-level cross-voice cosine <= 0.52, same voice >= 0.76):
+`voxgate.diarize.embedding`; clip-level cross-voice cosine <= 0.52, same voice >= 0.76):
 Piper "joe", flite awb/rms/slt/kal, espeak-ng en-us and en+f3, a formant-shifted joe, plus the
 one real LibriVox reader shipped by Debian's pocketsphinx test data.
 

@@ -143,7 +143,7 @@ def piper_sentences() -> list[tuple[str, np.ndarray, str]]:
 
     spec = Catalog.load().resolve("piper-joe")
     assert spec is not None
-    engine = PiperEngine.load(spec, prepare(spec, OUT / "models"), 2)
+    engine = PiperEngine.load(spec, prepare(spec, OUT / "models"), cpu_threads=2)
     arrays = {}
     for i, sentence in enumerate(sentences):
         pcm = np.concatenate(list(engine.synthesize(sentence, SpeechOptions(voice=spec.default_voice or "joe"))))
@@ -168,15 +168,13 @@ def build(minutes: float = 10.0, seed: int = 7) -> LongFile:
     audio = (noise.standard_normal(total) * 0.002).astype(np.float32)
     placements: list[Placement] = []
     t = 1.0
-    book_i = 0
     from voxgate.tts.text import split_sentences
 
     items: list[tuple[str, np.ndarray, str]] = []
     spoken = iter(tts)
-    for paragraph in PARAGRAPHS:
+    for book_i, paragraph in enumerate(PARAGRAPHS):
         items.extend(next(spoken) for _ in split_sentences(paragraph))
         items.append(books[book_i % len(books)])  # a real reader after every paragraph
-        book_i += 1
     idx = 0
     while True:
         name, pcm, text = items[idx % len(items)]

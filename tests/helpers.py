@@ -67,6 +67,7 @@ def decode(data: bytes) -> Decoded:
         codec = stream.codec_context.name
         rate = stream.codec_context.sample_rate
         channels = stream.codec_context.channels
-    pcm = np.concatenate([f.reshape(channels, -1) if f.ndim == 2 and f.shape[0] == channels else f.reshape(-1, channels).T
+    pcm = np.concatenate([f.reshape(channels, -1) if f.ndim == 2 and f.shape[0] == channels
+                          else f.reshape(-1, channels).T
                           for f in frames], axis=1)
     return Decoded(codec=codec, sample_rate=rate, channels=channels, samples=pcm[0].astype(np.float32))

@@ -11,9 +11,10 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -349,7 +350,8 @@ def test_usage_totals_match_the_ledger(server: LiveServer) -> None:
     for text in ("First line.", "Second, longer line of text."):
         raw = client.audio.speech.with_raw_response.create(model="tts-1", voice="alloy", input=text)
         charged += float(raw.headers["x-credits-used"])
-    tx = client.audio.transcriptions.create(model=FAST_ASR, file=SHORT_CLIP.read_bytes(), response_format="verbose_json")
+    tx = client.audio.transcriptions.create(model=FAST_ASR, file=SHORT_CLIP.read_bytes(),
+                                            response_format="verbose_json")
     charged += tx.model_extra["credits_used"]  # type: ignore[index]
     usage: Any = client.get("/usage", cast_to=object)
     rows = ledger(server, key_id)

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from voxgate.asr.types import Segment, Transcript
-from voxgate.jobs.runner import JobControl, JobFailure, JobRunner, RunnerSettings
-from voxgate.jobs.store import JobRecord, JobStore, NewJob, new_job_id
+from voxgate.config import JobSettings
+from voxgate.jobs.runner import JobControl, JobFailure, JobRunner
 from voxgate.store.db import Database
+from voxgate.store.interfaces import JobRecord, JobStore
+from voxgate.store.jobs import SqliteJobStore, new_job_id
+from voxgate.transcript import Segment, Transcript
 
 
 class FakeHooks:
@@ -57,14 +60,13 @@ def until_stopped(job: JobRecord, control: JobControl) -> Transcript:
 
 @pytest.fixture
 def store(tmp_path: Path) -> JobStore:
-    return JobStore(Database(tmp_path / "jobs.sqlite3"))
+    return SqliteJobStore(Database(tmp_path / "jobs.sqlite3"))
 
 
 def add_job(store: JobStore) -> str:
     job_id = new_job_id()
-    store.create(NewJob(id=job_id, key_id="key_a", task="transcribe", model="m", response_format="json",
-                        words=False, fields={}, input_path="/x", filename=None, input_bytes=1, webhook_url=None,
-                        request_id=None, idempotency_key=None))
+    store.create(JobRecord(id=job_id, key_id="key_a", status="queued", task="transcribe", model="m",
+                           response_format="json", words=False, request="{}", input_path="/x", input_bytes=1))
     return job_id
 
 
@@ -81,7 +83,7 @@ def wait_status(store: JobStore, job_id: str, status: str, timeout: float = 10) 
 def make_runner(store: JobStore,
                 behaviour: Callable[[JobRecord, JobControl], Transcript]) -> tuple[JobRunner, FakeHooks]:
     hooks = FakeHooks(store, behaviour)
-    runner = JobRunner(store, hooks, RunnerSettings(workers=1, lease_s=2.0, poll_s=0.05))
+    runner = JobRunner(store, hooks, JobSettings(workers=1, lease_s=2.0, poll_s=0.05))
     runner.start()
     return runner, hooks
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from voxgate.asr.types import Segment, Transcript, Word
-from voxgate.jobs.store import JobStore, NewJob, new_job_id, new_owner, owner_is_dead
-from voxgate.jobs.transcripts import dump_transcript, load_transcript
 from voxgate.store.db import Database
+from voxgate.store.interfaces import JobRecord
+from voxgate.store.jobs import SqliteJobStore as JobStore
+from voxgate.store.jobs import new_job_id, new_owner, owner_is_dead
+from voxgate.transcript import Segment, Transcript, Word, dump_transcript, load_transcript
 
 
 @pytest.fixture
@@ -25,9 +26,9 @@ def store(tmp_path: Path) -> JobStore:
 
 def add_job(store: JobStore, key_id: str = "key_a") -> str:
     job_id = new_job_id()
-    store.create(NewJob(id=job_id, key_id=key_id, task="transcribe", model="whisper-base", response_format="json",
-                        words=False, fields={"model": ["whisper-base"]}, input_path="/nowhere", filename="a.wav",
-                        input_bytes=10, webhook_url=None, request_id="req_x", idempotency_key=None))
+    store.create(JobRecord(id=job_id, key_id=key_id, status="queued", task="transcribe", model="whisper-base",
+                           response_format="json", words=False, request="{}", input_path="/nowhere",
+                           filename="a.wav", input_bytes=10, request_id="req_x"))
     return job_id
 
 
@@ -132,3 +133,36 @@ def test_transcript_round_trip() -> None:
         Segment(id=1, start=1.6, end=3.0, text=" Bye.", speaker="B"),
     ], language_probability=0.97)
     assert load_transcript(dump_transcript(transcript)) == transcript
+
+
+def test_a_job_queued_by_the_previous_schema_still_runs(tmp_path: Path) -> None:
+    """Before typed requests, jobs stored raw form fields in a `fields` column: the table is migrated and
+    such a job's fields are validated into a TranscriptionRequest when it runs."""
+    import json
+    import sqlite3
+
+    from voxgate.config import AsrSettings, JobSettings, WebhookSettings
+    from voxgate.jobs import JobService
+    from voxgate.models.catalog import Catalog
+    from voxgate.models.registry import ModelRegistry
+    from voxgate.store.deliveries import SqliteDeliveryStore
+    from voxgate.store.jobs import SCHEMA
+    from voxgate.transcription import TranscriptionService
+
+    db_path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(SCHEMA[0].replace("request TEXT NOT NULL", "fields TEXT NOT NULL"))
+        conn.execute("INSERT INTO transcription_jobs (id, key_id, status, task, model, response_format, fields,"
+                     " input_path, created_at) VALUES ('job_old', 'k', 'queued', 'transcribe', 'whisper-base', 'srt',"
+                     " ?, '/x', 1.0)", (json.dumps({"model": ["whisper-base"], "response_format": ["srt"],
+                                                    "timestamp_granularities": ["word"]}),))
+    db = Database(db_path)
+    store = JobStore(db)
+    job = store.get("job_old")
+    assert job is not None and json.loads(job.request)["response_format"] == ["srt"]
+    catalog = Catalog.load()
+    transcription = TranscriptionService(catalog, ModelRegistry(tmp_path / "models"), AsrSettings(), 1, tmp_path)
+    service = JobService(JobSettings(workers=0), WebhookSettings(), store, SqliteDeliveryStore(db), transcription,
+                         tmp_path / "jobs", tmp_path)
+    request = service.request_of(job)
+    assert request.model == "whisper-base" and request.response_format == "srt" and request.words

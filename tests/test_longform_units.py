@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from voxgate.asr.chunking import Chunk, ChunkParams, ChunkPlanner, Piece
-from voxgate.asr.engine import DecodeOptions, LanguageSlot, Window, WindowResult, split_into_segments
 from voxgate.asr.hallucination import Guard, cut_loops
 from voxgate.asr.scheduler import BatchScheduler
+from voxgate.asr.segments import split_into_segments
 from voxgate.asr.stitch import Stitcher, to_file_time
-from voxgate.asr.types import Segment, Word
 from voxgate.asr.vad import FRAME, Region, SpeechTracker, VadParams
+from voxgate.asr.window import DecodeOptions, LanguageSlot, Window, WindowResult
 from voxgate.audio.decode import AudioDecodeError, decode_to_file, pcm_from_array
+from voxgate.transcript import Segment, Word
 
 SR = 16000
 FPS = SR / FRAME  # VAD frames per second

@@ -81,7 +81,8 @@ def test_speech_voice_object_and_extras(server: LiveServer) -> None:
 
 
 def test_speech_speed_changes_length(client: openai.OpenAI) -> None:
-    normal = decode(client.audio.speech.create(model="tts-1", voice="alloy", input=SENTENCE, response_format="wav").content)
+    normal = decode(client.audio.speech.create(model="tts-1", voice="alloy", input=SENTENCE,
+                                               response_format="wav").content)
     fast = decode(client.audio.speech.create(model="tts-1", voice="alloy", input=SENTENCE, response_format="wav",
                                              speed=2.0).content)
     assert fast.duration < normal.duration * 0.7

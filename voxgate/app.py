@@ -1,10 +1,10 @@
-"""The ASGI application: routers, the error envelope and request ids, over one AppContext."""
+"""The composition root: build every service once from `Settings`, wire the stores behind their
+interfaces, and mount the routers, the error envelope and the middlewares on one ASGI app."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
-from typing import AsyncIterator
 
 import anyio
 from fastapi import FastAPI
@@ -14,9 +14,51 @@ from voxgate.api import admin, health, jobs, models, speech, transcriptions, usa
 from voxgate.api.context import AppContext
 from voxgate.api.errors import install_error_handlers
 from voxgate.config import Settings
+from voxgate.gateway.accounts import Accounts
 from voxgate.gateway.middleware import GatewayMiddleware
+from voxgate.gateway.policy import Gateway
 from voxgate.gateway.request_ids import RequestIdMiddleware
-from voxgate.jobs.service import JobService
+from voxgate.jobs import JobService
+from voxgate.models.catalog import Catalog
+from voxgate.models.registry import ModelRegistry
+from voxgate.store.db import Database
+from voxgate.store.deliveries import SqliteDeliveryStore
+from voxgate.store.gateway_store import SqliteGatewayStore
+from voxgate.store.jobs import SqliteJobStore
+from voxgate.store.keys import KeyStore
+from voxgate.transcription import TranscriptionService
+from voxgate.tts.service import SpeechService
+
+
+def transcription_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) -> TranscriptionService:
+    return TranscriptionService(catalog, registry, settings.asr, settings.server.cpu_threads, settings.tmp_dir)
+
+
+def speech_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) -> SpeechService:
+    return SpeechService(catalog, registry, settings.server.cpu_threads, settings.limits.max_speech_input_chars)
+
+
+def open_accounts(settings: Settings, catalog: Catalog | None = None) -> Accounts:
+    """Key management and usage over the data dir's database, without a server (the CLI)."""
+    db = Database(settings.db_path)
+    return Accounts(KeyStore(db), SqliteGatewayStore(db), catalog or Catalog.load(*settings.catalog_files))
+
+
+def build_context(settings: Settings) -> AppContext:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog.load(*settings.catalog_files)
+    registry = ModelRegistry(settings.model_cache_dir)
+    db = Database(settings.db_path)
+    keys, gateway_store = KeyStore(db), SqliteGatewayStore(db)
+    # An idempotent request's body is read (and fingerprinted) before the route: the largest upload, in base64.
+    max_body = settings.limits.max_upload_bytes * 4 // 3 + (1 << 20)
+    gateway = Gateway(settings.gateway, catalog, keys, gateway_store, max_body)
+    transcription = transcription_service(settings, catalog, registry)
+    jobs_service = JobService(settings.jobs, settings.webhooks, SqliteJobStore(db), SqliteDeliveryStore(db),
+                              transcription, settings.jobs_dir, settings.data_dir, credit_store=gateway_store)
+    return AppContext(settings=settings, catalog=catalog, registry=registry, gateway=gateway,
+                      accounts=Accounts(keys, gateway_store, catalog), transcription=transcription,
+                      speech=speech_service(settings, catalog, registry), jobs=jobs_service)
 
 
 @asynccontextmanager
@@ -35,14 +77,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     app = FastAPI(title="voxgate", version=__version__, docs_url="/docs", redoc_url=None, lifespan=_lifespan)
-    app.state.ctx = AppContext.build(settings)
-    ctx = app.state.ctx
-    ctx.jobs = JobService(settings, ctx.db, ctx.catalog, ctx.transcription,
-                          parse_params=partial(transcriptions.parse_params, ctx), credit_store=ctx.gateway.store)
+    app.state.ctx = build_context(settings)
     install_error_handlers(app)
     for module in (health, models, speech, transcriptions, admin, usage, jobs, webhooks):
         app.include_router(module.router)
-    if settings.gateway:  # idempotency, metering, rate-limit headers (inside the request-id middleware)
+    if settings.gateway.enabled:  # idempotency, metering, rate-limit headers (inside the request-id middleware)
         app.add_middleware(GatewayMiddleware, gateway=app.state.ctx.gateway)
     app.add_middleware(RequestIdMiddleware)
     return app

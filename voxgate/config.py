@@ -1,87 +1,121 @@
-"""Server settings read once from the environment, so containers and tests configure voxgate without files."""
+"""All configuration in one typed object, read once from VOXGATE_* variables and passed down.
+
+Nothing else in voxgate reads the environment: each part gets its own section (`settings.gateway`,
+`settings.asr`, `settings.jobs`, ...). Every field maps to one variable, named by the section's prefix
+and the field (`JobSettings.workers` is VOXGATE_JOB_WORKERS); a bad value is reported with that name."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+class SettingsError(ValueError):
+    """A VOXGATE_* variable holds a value voxgate cannot use; the message names the variable."""
 
 
-def _bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value in (None, ""):
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+def _section(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_ignore_empty=True, extra="ignore", frozen=True)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything an operator can tune; each field maps to one VOXGATE_* variable."""
+class LimitSettings(BaseSettings):
+    """What one request may ask of the server."""
+
+    model_config = _section("VOXGATE_")
+
+    max_upload_bytes: int = Field(25 * 1024 * 1024, gt=0)  # larger uploads get 413
+    max_speech_input_chars: int = Field(4096, gt=0)  # longer speech `input` gets 400
+
+
+class GatewaySettings(BaseSettings):
+    """Keys, idempotent replay and rate limits (0 = unlimited; a key may override the defaults)."""
+
+    model_config = _section("VOXGATE_")
+
+    enabled: bool = Field(True, validation_alias=AliasChoices("VOXGATE_GATEWAY"))  # off only for benchmarks
+    bootstrap_key: str | None = None  # a key the server always accepts (admin)
+    idempotency_ttl_s: int = Field(24 * 3600, gt=0)
+    idempotency_wait_s: float = Field(60.0, ge=0)
+    default_rpm: int = Field(600, ge=0)
+    default_concurrency: int = Field(8, ge=0)
+
+
+class AsrSettings(BaseSettings):
+    """Whisper decoding capacity; 0 means "choose from the catalog entry, else the machine"."""
+
+    model_config = _section("VOXGATE_ASR_")
+
+    workers: int = Field(0, ge=0)  # CTranslate2 replicas decoding in parallel
+    batch_size: int = Field(0, ge=0)  # windows per batch
+
+
+class JobSettings(BaseSettings):
+    """Async transcription jobs (0 workers: accept jobs here, run them in another process)."""
+
+    model_config = _section("VOXGATE_JOB_")
+
+    workers: int = Field(1, ge=0)
+    lease_s: float = Field(60.0, gt=0)
+    poll_s: float = Field(1.0, gt=0)
+    max_attempts: int = Field(3, ge=1)
+
+
+class WebhookSettings(BaseSettings):
+    """Signed webhook deliveries and their retries."""
+
+    model_config = _section("VOXGATE_WEBHOOK_")
+
+    secret: str | None = None  # default: one created in the data dir
+    max_attempts: int = Field(8, ge=1)
+    retry_base_s: float = Field(5.0, ge=0)
+    retry_max_s: float = Field(3600.0, ge=0)
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class ServerSettings(BaseSettings):
+    """Where voxgate listens and keeps its data."""
+
+    model_config = _section("VOXGATE_")
 
     host: str = "127.0.0.1"
-    port: int = 8000
-    data_dir: Path = Path(".voxgate")
-    bootstrap_key: str | None = None
-    catalog_path: Path | None = None
-    max_upload_bytes: int = 25 * 1024 * 1024
-    max_speech_input_chars: int = 4096
-    cpu_threads: int = field(default_factory=lambda: os.cpu_count() or 2)
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path = Path(".voxgate")  # SQLite database, model cache, uploads, job inputs
+    catalog: Path | None = None  # an extra catalog TOML merged over the built-in one
+    cpu_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, gt=0)  # threads per model
     log_level: str = "info"
-    # gateway: idempotent replay, rate limits (0 = unlimited; a key may override), policy on/off (benchmarks)
-    idempotency_ttl_s: int = 24 * 3600
-    idempotency_wait_s: float = 60.0
-    default_rpm: int = 600
-    default_concurrency: int = 8
-    gateway: bool = True
-    # async jobs (0 workers: accept jobs, run them elsewhere) and webhook deliveries
-    job_workers: int = 1
-    job_lease_s: float = 60.0
-    job_poll_s: float = 1.0
-    job_max_attempts: int = 3
-    webhook_secret: str | None = None
-    webhook_max_attempts: int = 8
-    webhook_retry_base_s: float = 5.0
-    webhook_retry_max_s: float = 3600.0
-    webhook_timeout_s: float = 10.0
+
+
+class Settings(BaseModel):
+    """Everything an operator can tune, by section. `Settings.from_env()` is the one place the environment
+    is read; tests and embedders may build sections themselves."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    asr: AsrSettings = Field(default_factory=AsrSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        catalog = os.environ.get("VOXGATE_CATALOG")
-        return cls(
-            host=os.environ.get("VOXGATE_HOST", cls.host),
-            port=_int("VOXGATE_PORT", cls.port),
-            data_dir=Path(os.environ.get("VOXGATE_DATA_DIR", str(cls.data_dir))).resolve(),
-            bootstrap_key=os.environ.get("VOXGATE_BOOTSTRAP_KEY") or None,
-            catalog_path=Path(catalog) if catalog else None,
-            max_upload_bytes=_int("VOXGATE_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
-            max_speech_input_chars=_int("VOXGATE_MAX_SPEECH_INPUT_CHARS", cls.max_speech_input_chars),
-            cpu_threads=_int("VOXGATE_CPU_THREADS", os.cpu_count() or 2),
-            log_level=os.environ.get("VOXGATE_LOG_LEVEL", cls.log_level),
-            idempotency_ttl_s=_int("VOXGATE_IDEMPOTENCY_TTL_S", cls.idempotency_ttl_s),
-            idempotency_wait_s=_float("VOXGATE_IDEMPOTENCY_WAIT_S", cls.idempotency_wait_s),
-            default_rpm=_int("VOXGATE_DEFAULT_RPM", cls.default_rpm),
-            default_concurrency=_int("VOXGATE_DEFAULT_CONCURRENCY", cls.default_concurrency),
-            gateway=_bool("VOXGATE_GATEWAY", cls.gateway),
-            job_workers=_int("VOXGATE_JOB_WORKERS", cls.job_workers),
-            job_lease_s=_float("VOXGATE_JOB_LEASE_S", cls.job_lease_s),
-            job_poll_s=_float("VOXGATE_JOB_POLL_S", cls.job_poll_s),
-            job_max_attempts=_int("VOXGATE_JOB_MAX_ATTEMPTS", cls.job_max_attempts),
-            webhook_secret=os.environ.get("VOXGATE_WEBHOOK_SECRET") or None,
-            webhook_max_attempts=_int("VOXGATE_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts),
-            webhook_retry_base_s=_float("VOXGATE_WEBHOOK_RETRY_BASE_S", cls.webhook_retry_base_s),
-            webhook_retry_max_s=_float("VOXGATE_WEBHOOK_RETRY_MAX_S", cls.webhook_retry_max_s),
-            webhook_timeout_s=_float("VOXGATE_WEBHOOK_TIMEOUT_S", cls.webhook_timeout_s),
-        )
+    def from_env(cls) -> Settings:
+        """Read every section; the data dir becomes absolute, so a later `chdir` cannot move it."""
+        try:
+            server = ServerSettings()
+            settings = cls(server=server.model_copy(update={"data_dir": server.data_dir.resolve()}))
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+        return settings
+
+    # Paths derived from the data dir, named once.
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server.data_dir
 
     @property
     def db_path(self) -> Path:
@@ -90,3 +124,42 @@ class Settings:
     @property
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Uploads and decoded audio while a request runs."""
+        return self.data_dir / "tmp"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Inputs of queued async jobs, kept until the job ends."""
+        return self.data_dir / "jobs"
+
+    @property
+    def catalog_files(self) -> tuple[Path, ...]:
+        """Catalog files merged over the built-in one, in order: VOXGATE_CATALOG, then <data dir>/catalog.toml."""
+        return tuple(p for p in (self.server.catalog, self.data_dir / "catalog.toml") if p is not None)
+
+
+_SECTIONS: tuple[type[BaseSettings], ...] = (ServerSettings, LimitSettings, GatewaySettings, AsrSettings, JobSettings,
+                                             WebhookSettings)
+
+
+def env_name(section: type[BaseSettings], field: str) -> str:
+    """The variable a field is read from: its alias, else the section's prefix and the field name."""
+    info = section.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"{section.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def _describe(exc: ValidationError) -> str:
+    section = next((s for s in _SECTIONS if s.__name__ == exc.title), ServerSettings)
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        value = error.get("input")
+        shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
+        problems.append(f"{env_name(section, field)}: {error['msg']}{shown}")
+    return "invalid configuration: " + "; ".join(problems)

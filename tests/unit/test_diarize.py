@@ -10,15 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxgate.asr.diarize import (
+from voxgate.diarize import (
     DiarizationOptions,
+    SpeakerEmbedder,
     SpeakerTurn,
     assign_speakers,
     diarize,
     match_known_speakers,
 )
-from voxgate.asr.speaker_embedding import SpeakerEmbedder, log_mel
-from voxgate.asr.types import Segment, Transcript, Word
+from voxgate.diarize.embedding import log_mel
+from voxgate.transcript import Segment, Transcript, Word
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

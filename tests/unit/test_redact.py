@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from voxgate.asr import redact
-from voxgate.asr.redact import CATEGORIES, Redactor, Span, luhn_valid, parse_categories, redact_transcript
-from voxgate.asr.types import Segment, Transcript, Word
+from voxgate import redact
+from voxgate.redact import CATEGORIES, Redactor, Span, luhn_valid, parse_categories, redact_transcript
+from voxgate.transcript import Segment, Transcript, Word
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from voxgate.errors import APIError, bad_request
 
 log = logging.getLogger("voxgate.errors")
 
-__all__ = ["APIError", "bad_request", "error_response", "install_error_handlers"]
+__all__ = ["error_response", "install_error_handlers"]
 
 
 def error_response(err: APIError) -> JSONResponse:

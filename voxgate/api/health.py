@@ -8,7 +8,7 @@ import anyio
 from fastapi import APIRouter, Request
 
 from voxgate.api.context import get_ctx
-from voxgate.api.errors import APIError
+from voxgate.errors import APIError
 
 router = APIRouter()
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from voxgate.api.context import AppContext, get_ctx, require_key
-from voxgate.api.errors import APIError
+from voxgate.errors import APIError
 from voxgate.models.catalog import ModelSpec
 
 router = APIRouter(dependencies=[Depends(require_key)])

@@ -5,11 +5,8 @@ and the size limit is enforced before and while reading."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +16,9 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
-from voxgate.api.errors import APIError, bad_request
-from voxgate.api.fields import Fields
-
-_DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
+from voxgate.errors import APIError, bad_request
+from voxgate.transcription import Fields
+from voxgate.transcription.fields import decode_base64
 
 
 @dataclass
@@ -39,15 +35,6 @@ class Upload:
 def _too_large(limit: int) -> APIError:
     return APIError(413, f"the upload exceeds the {limit // (1024 * 1024)} MB limit", code="file_too_large",
                     param="file")
-
-
-def decode_base64_audio(value: str, param: str) -> bytes:
-    """Accept plain base64 or a data URL; reject anything else with a 400 naming the field."""
-    text = _DATA_URL.sub("", value.strip(), count=1)
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise bad_request(f"'{param}' is not valid base64 audio", param=param) from None
 
 
 async def read_upload(request: Request, tmp_dir: Path, limit: int) -> Upload:
@@ -114,7 +101,7 @@ async def _read_json(request: Request, tmp_dir: Path, limit: int) -> Upload:
     if source is None:
         raise bad_request("send the audio as base64 in 'file_base64' (or 'audio')", param="file_base64",
                           code="missing_file")
-    data = decode_base64_audio(body[source], source)
+    data = decode_base64(body[source], source)
     if len(data) > limit:
         raise _too_large(limit)
     fd, name = tempfile.mkstemp(prefix="upload-", dir=tmp_dir)

@@ -9,10 +9,11 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from voxgate.api.context import get_ctx, require_key
-from voxgate.api.errors import APIError, bad_request
-from voxgate.api.jobs import current_principal, jobs_of
-from voxgate.jobs.deliveries import validate_url
+from voxgate.api.context import get_ctx, jobs_of, require_key
+from voxgate.errors import APIError, bad_request
+from voxgate.gateway.auth import Principal
+from voxgate.jobs import Delivery
+from voxgate.jobs.sender import validate_url
 from voxgate.webhooks import SIGNATURE_HEADER
 
 router = APIRouter(dependencies=[Depends(require_key)])
@@ -24,6 +25,12 @@ class DefaultWebhook(BaseModel):
     url: str | None = None
 
 
+def _found(delivery: Delivery | None, delivery_id: str) -> dict[str, Any]:
+    if delivery is None:
+        raise APIError(404, f"no webhook delivery {delivery_id!r} for this API key", code="delivery_not_found")
+    return delivery.public()
+
+
 @router.get("/v1/webhooks/secret")
 async def webhook_secret(request: Request) -> dict[str, Any]:
     """The workspace's signing secret: receivers verify `voxgate-signature` with it."""
@@ -33,51 +40,49 @@ async def webhook_secret(request: Request) -> dict[str, Any]:
 
 
 @router.get("/v1/webhooks/default")
-async def get_default(request: Request) -> dict[str, Any]:
+async def get_default(request: Request, principal: Principal = Depends(require_key)) -> dict[str, Any]:
     jobs = jobs_of(get_ctx(request))
-    url = await anyio.to_thread.run_sync(jobs.deliveries.default_url, current_principal(request).key_id)
+    url = await anyio.to_thread.run_sync(jobs.deliveries.default_url, principal.key_id)
     return {"object": "webhook.default", "url": url}
 
 
 @router.post("/v1/webhooks/default")
-async def set_default(body: DefaultWebhook, request: Request) -> dict[str, Any]:
+async def set_default(body: DefaultWebhook, request: Request,
+                      principal: Principal = Depends(require_key)) -> dict[str, Any]:
     """Set (or clear, with null) the URL used by this key's jobs that do not name a webhook_url."""
     jobs = jobs_of(get_ctx(request))
     if body.url is not None:
         problem = validate_url(body.url)
         if problem:
             raise bad_request(problem, param="url", code="invalid_webhook_url")
-    await anyio.to_thread.run_sync(jobs.deliveries.set_default_url, current_principal(request).key_id, body.url)
+    await anyio.to_thread.run_sync(jobs.deliveries.set_default_url, principal.key_id, body.url)
     return {"object": "webhook.default", "url": body.url}
 
 
 @router.get("/v1/webhooks/deliveries")
 async def list_deliveries(request: Request, job_id: str | None = Query(None), status: str | None = Query(None),
-                          limit: int = Query(20, ge=1, le=100)) -> dict[str, Any]:
+                          limit: int = Query(20, ge=1, le=100),
+                          principal: Principal = Depends(require_key)) -> dict[str, Any]:
     if status is not None and status not in DELIVERY_STATUSES:
         raise bad_request(f"status must be one of {', '.join(DELIVERY_STATUSES)}", param="status")
     jobs = jobs_of(get_ctx(request))
-    key_id = current_principal(request).key_id
     found = await anyio.to_thread.run_sync(
-        lambda: jobs.deliveries.list(key_id, job_id=job_id, status=status, limit=limit + 1))
-    return {"object": "list", "data": found[:limit], "has_more": len(found) > limit}
+        lambda: jobs.deliveries.list(principal.key_id, job_id=job_id, status=status, limit=limit + 1))
+    return {"object": "list", "data": [d.public() for d in found[:limit]], "has_more": len(found) > limit}
 
 
 @router.get("/v1/webhooks/deliveries/{delivery_id}")
-async def retrieve_delivery(delivery_id: str, request: Request) -> dict[str, Any]:
+async def retrieve_delivery(delivery_id: str, request: Request,
+                            principal: Principal = Depends(require_key)) -> dict[str, Any]:
     jobs = jobs_of(get_ctx(request))
-    found = await anyio.to_thread.run_sync(jobs.deliveries.get, delivery_id, current_principal(request).key_id)
-    if found is None:
-        raise APIError(404, f"no webhook delivery {delivery_id!r} for this API key", code="delivery_not_found")
-    return found
+    return _found(await anyio.to_thread.run_sync(jobs.deliveries.get, delivery_id, principal.key_id), delivery_id)
 
 
 @router.post("/v1/webhooks/deliveries/{delivery_id}/resend")
-async def resend_delivery(delivery_id: str, request: Request) -> dict[str, Any]:
+async def resend_delivery(delivery_id: str, request: Request,
+                          principal: Principal = Depends(require_key)) -> dict[str, Any]:
     """Queue the same event (same id and body, freshly signed) as a new delivery with its own retries."""
     jobs = jobs_of(get_ctx(request))
-    found = await anyio.to_thread.run_sync(jobs.deliveries.resend, delivery_id, current_principal(request).key_id)
-    if found is None:
-        raise APIError(404, f"no webhook delivery {delivery_id!r} for this API key", code="delivery_not_found")
+    found = _found(await anyio.to_thread.run_sync(jobs.deliveries.resend, delivery_id, principal.key_id), delivery_id)
     jobs.sender.wake()
     return found

@@ -9,12 +9,13 @@ times map back to the file exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-from voxgate.asr.vad import FRAME, SAMPLE_RATE, Region, VadParams
+from voxgate.asr.vad import FRAME, Region, VadParams
+from voxgate.audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,9 @@ fallback and word alignment, so nothing is computed twice."""
 
 from __future__ import annotations
 
-import os
-import re
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import ctranslate2
 import numpy as np
@@ -19,109 +16,26 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens, merge_punctuations
 
-from voxgate.asr.types import Segment, Word
+from voxgate.asr.scheduler import BatchScheduler
+from voxgate.asr.segments import split_into_segments
+from voxgate.asr.window import (
+    COMPRESSION_RATIO_THRESHOLD,
+    WINDOW_SAMPLES,
+    Decoded,
+    DecodeOptions,
+    LanguageSlot,
+    Window,
+    WindowResult,
+)
+from voxgate.audio import SAMPLE_RATE
 from voxgate.models.catalog import ModelSpec
+from voxgate.transcript import Segment, Word
 
-if TYPE_CHECKING:
-    from voxgate.asr.scheduler import BatchScheduler
-
-SAMPLE_RATE = 16000
-WINDOW_SAMPLES = 30 * SAMPLE_RATE
-FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-COMPRESSION_RATIO_THRESHOLD = 2.4  # above: repetitive output, decode again hotter
-LOGPROB_THRESHOLD = -1.0  # below: unsure output, decode again hotter
-NO_SPEECH_THRESHOLD = 0.6  # above (and unsure): the window is silence
 ENCODE_BATCH = 1  # windows per encoder call (memory), see WhisperEngine._encode
 TOKENS_PER_SECOND_CAP = 12  # generous for any language; bounds the cost of a repetition loop
 PREPEND_PUNCTUATION = "\"'“¿([{-"
 APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
-
-
-@dataclass(frozen=True)
-class DecodeOptions:
-    """What a request may change about decoding."""
-
-    task: str = "transcribe"
-    language: str | None = None
-    prompt: str | None = None
-    temperature: float = 0.0
-    word_timestamps: bool = False
-    timings: bool = False  # segment times wanted (verbose_json, srt, vtt, diarized_json): align words
-    beam_size: int = 5
-    best_of: int = 5
-
-    def temperatures(self) -> tuple[float, ...]:
-        # OpenAI semantics: 0 means "decide for me" (greedy with fallback), anything else is fixed.
-        return FALLBACK_TEMPERATURES if self.temperature == 0 else (self.temperature,)
-
-
-class LanguageSlot:
-    """A request's language: given, or detected once from its first decoded window and then kept."""
-
-    def __init__(self, language: str | None) -> None:
-        self.language = language
-        self.probability = 1.0
-        self.detecting = False  # a batch holding this request's windows is detecting it right now
-        self._lock = threading.Lock()
-
-    def offer(self, language: str, probability: float) -> None:
-        with self._lock:
-            if self.language is None:
-                self.language, self.probability = language, probability
-
-
-@dataclass
-class Window:
-    """One decoding job: a ≤30 s window's features and how to decode them."""
-
-    features: np.ndarray | None  # (n_mels, 3000) log-mel; None once encoded
-    duration: float  # seconds of real audio in the window
-    opts: DecodeOptions
-    language: LanguageSlot
-    align: bool = False  # word timings wanted (asked for, or needed to resolve an overlap)
-    prompt_tokens: tuple[int, ...] = ()
-    seams: tuple[float, ...] = ()  # window times where silence was cut out (segments split there)
-    step: int = 0  # index into opts.temperatures(): above 0, a fallback decode
-    encoded: np.ndarray | None = None  # kept encoder output, so a fallback does not encode again
-    best: "_Decoded | None" = None  # best failed attempt so far
-
-    @property
-    def temperature(self) -> float:
-        return self.opts.temperatures()[self.step]
-
-    @property
-    def batch_key(self) -> tuple[object, ...]:
-        """Windows decode together only with equal generation settings (CTranslate2 also needs the
-        start-of-transcript token at one position, hence the prompt length)."""
-        o = self.opts
-        return o.beam_size, self.temperature, o.best_of, len(self.prompt_tokens), self.encoded is None
-
-
-@dataclass
-class WindowResult:
-    segments: list[Segment]  # times relative to the window
-    language: str
-    language_probability: float
-    avg_logprob: float = 0.0
-    no_speech_prob: float = 0.0
-    compression_ratio: float = 1.0
-    temperature: float = 0.0
-    notes: list[str] = field(default_factory=list)  # what decoding had to work around, for the log
-    retry: Window | None = None  # not final: decode this again (hotter) and use that result instead
-
-
-@dataclass
-class _Decoded:
-    tokens: list[int]
-    avg_logprob: float
-    no_speech_prob: float
-    compression_ratio: float
-    temperature: float
-
-    def failed(self) -> bool:
-        if self.no_speech_prob > NO_SPEECH_THRESHOLD and self.avg_logprob < LOGPROB_THRESHOLD:
-            return False  # silence: falling back cannot help
-        return self.compression_ratio > COMPRESSION_RATIO_THRESHOLD or self.avg_logprob < LOGPROB_THRESHOLD
+DEFAULT_BATCH_SIZE = 4
 
 
 class WhisperEngine:
@@ -138,23 +52,25 @@ class WhisperEngine:
         self._suppress: dict[tuple[str, str], tuple[int, ...]] = {}
 
     @classmethod
-    def load(cls, spec: ModelSpec, path: Path, cpu_threads: int) -> "WhisperEngine":
-        # One CTranslate2 replica per worker (weights are shared on CPU), each with its share of the cores:
-        # two single-threaded batches in parallel beat one two-threaded batch on small machines.
-        workers = _knob("VOXGATE_ASR_WORKERS", spec.options.get("workers")) or (2 if cpu_threads >= 2 else 1)
+    def load(cls, spec: ModelSpec, path: Path, *, cpu_threads: int, workers: int = 0,
+             batch_size: int = 0) -> WhisperEngine:
+        """Load the model; `workers` / `batch_size` of 0 take the catalog entry's option, else the default.
+
+        One CTranslate2 replica per worker (weights are shared on CPU), each with its share of the cores:
+        two single-threaded batches in parallel beat one two-threaded batch on small machines."""
+        workers = workers or int(spec.options.get("workers") or 0) or (2 if cpu_threads >= 2 else 1)
+        batch_size = batch_size or int(spec.options.get("batch_size") or 0) or DEFAULT_BATCH_SIZE
         model = WhisperModel(str(path), device="cpu", compute_type=spec.compute_type,
                              cpu_threads=max(1, cpu_threads // workers), num_workers=workers)
-        return cls(model, spec, workers, _knob("VOXGATE_ASR_BATCH_SIZE", spec.options.get("batch_size")) or 4)
+        return cls(model, spec, workers, batch_size)
 
     @property
     def multilingual(self) -> bool:
         return bool(self.model.model.is_multilingual)
 
     @property
-    def scheduler(self) -> "BatchScheduler":
+    def scheduler(self) -> BatchScheduler:
         """The one batch scheduler of this model instance (created on first use)."""
-        from voxgate.asr.scheduler import BatchScheduler
-
         with self._lock:
             if self._scheduler is None:
                 self._scheduler = BatchScheduler(self, workers=self.workers, batch_size=self.batch_size)
@@ -255,7 +171,7 @@ class WhisperEngine:
         return prompt + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
 
     def _generate(self, encoded: ctranslate2.StorageView, windows: list[Window], prompts: list[list[int]],
-                  temperature: float) -> list[_Decoded]:
+                  temperature: float) -> list[Decoded]:
         first = windows[0]
         tokenizer = self.tokenizer(first.language.language, first.opts.task)
         longest = max(w.duration for w in windows)
@@ -274,11 +190,11 @@ class WhisperEngine:
             tokens = list(r.sequences_ids[0])
             avg_logprob = r.scores[0] * len(tokens) / (len(tokens) + 1)
             text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
-            out.append(_Decoded(tokens, avg_logprob, r.no_speech_prob, get_compression_ratio(text) if text else 0.0,
+            out.append(Decoded(tokens, avg_logprob, r.no_speech_prob, get_compression_ratio(text) if text else 0.0,
                                 temperature))
         return out
 
-    def _result(self, w: Window, d: _Decoded) -> WindowResult:
+    def _result(self, w: Window, d: Decoded) -> WindowResult:
         """The window as one segment; alignment, when asked, cuts it into sentence-sized ones."""
         tokenizer = self.tokenizer(w.language.language, w.opts.task)
         tokens = [t for t in d.tokens if t < tokenizer.eot]
@@ -311,66 +227,6 @@ class WhisperEngine:
                 results[i].segments = split_into_segments(results[i].segments[0], words, windows[i].seams)
 
 
-SENTENCE_END = (".", "?", "!", "。", "？", "！")
-_ABBREVIATION = re.compile(r"^(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|e\.g|i\.e|No|[A-Z])\.$")
-MAX_SEGMENT_S = 12.0
-MAX_SEGMENT_CHARS = 120
-PAUSE_S = 1.0
-
-
-def split_into_segments(whole: Segment, words: list[tuple[Word, list[int]]],
-                        seams: tuple[float, ...] = ()) -> list[Segment]:
-    """Cut a window's text into subtitle-sized segments: at sentence ends, at pauses (and `seams`, where
-    a pause was cut out of the window), and before a segment grows past MAX_SEGMENT_S or
-    MAX_SEGMENT_CHARS (then at its last comma, if it has one)."""
-    groups: list[list[tuple[Word, list[int]]]] = [[]]
-    for item in words:
-        word, current = item[0], groups[-1]
-        if current:
-            chars = sum(len(w.word) for w, _ in current) + len(word.word)
-            before = (current[-1][0].start + current[-1][0].end) / 2
-            if word.start - current[-1][0].end >= PAUSE_S or any(
-                    before < seam <= (word.start + word.end) / 2 for seam in seams):
-                groups.append([])
-            elif word.end - current[0][0].start > MAX_SEGMENT_S or chars > MAX_SEGMENT_CHARS:
-                comma = max((k for k, (w, _) in enumerate(current[:-1]) if w.word.endswith(",")), default=None)
-                if comma is not None and comma >= 2:
-                    groups[-1], rest = current[:comma + 1], current[comma + 1:]
-                    groups.append(rest)
-                else:
-                    groups.append([])
-        groups[-1].append(item)
-        if word.word.strip().endswith(SENTENCE_END) and not _ABBREVIATION.search(word.word.strip()) \
-                and len(groups[-1]) >= 3:
-            groups.append([])
-    out = []
-    for group in (g for g in groups if g):
-        ws = [w for w, _ in group]
-        _tame_edges(ws)
-        out.append(Segment(id=len(out), start=ws[0].start, end=max(ws[-1].end, ws[0].start),
-                           text="".join(w.word for w in ws), tokens=[t for _, ts in group for t in ts],
-                           temperature=whole.temperature, avg_logprob=whole.avg_logprob,
-                           compression_ratio=whole.compression_ratio, no_speech_prob=whole.no_speech_prob, words=ws))
-    return out
-
-
-def _tame_edges(words: list[Word]) -> None:
-    """DTW lets a word before or after a pause swallow the pause; cap such words at twice the median."""
-    durations = [w.end - w.start for w in words if w.end > w.start]
-    if not durations:
-        return
-    cap = 2 * min(0.7, float(np.median(durations)))
-    if words[0].end - words[0].start > cap:
-        words[0].start = round(words[0].end - cap, 3)
-    if words[-1].end - words[-1].start > cap:
-        words[-1].end = round(words[-1].start + cap, 3)
-
-
-def _knob(env: str, catalog_value: object) -> int:
-    """An operator setting: environment first, then the catalog entry's option, else 0 (= default)."""
-    return int(os.environ.get(env) or catalog_value or 0)
-
-
 def _select(encoded: ctranslate2.StorageView, rows: list[int], total: int) -> ctranslate2.StorageView:
     """Some rows of a batch's encoder output (a copy), to re-decode or align part of a batch."""
     if len(rows) == total:
@@ -378,7 +234,7 @@ def _select(encoded: ctranslate2.StorageView, rows: list[int], total: int) -> ct
     return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(encoded)[rows]))
 
 
-def _better(old: _Decoded, new: _Decoded) -> _Decoded:
+def _better(old: Decoded, new: Decoded) -> Decoded:
     """Whisper's rule: prefer results under the compression threshold, then the higher log-probability."""
     if not new.failed():
         return new

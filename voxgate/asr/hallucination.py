@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import re
-import zlib
 
-from voxgate.asr.engine import COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD, WindowResult
-from voxgate.asr.types import Segment
+from faster_whisper.transcribe import get_compression_ratio
+
+from voxgate.asr.window import COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD, WindowResult
+from voxgate.transcript import Segment
 
 log = logging.getLogger("voxgate.asr.hallucination")
 
@@ -29,11 +30,6 @@ _WORD = re.compile(r"[\w']+")
 
 def _norm(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
-
-
-def compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def _loop_span(keys: list[str]) -> tuple[int, int, int] | None:
@@ -71,7 +67,8 @@ def cut_loops(seg: Segment) -> int:
             seg.text = " " + " ".join(words)
     if removed:
         seg.tokens = []
-        seg.compression_ratio = compression_ratio(seg.text.strip())
+        text = seg.text.strip()
+        seg.compression_ratio = get_compression_ratio(text) if text else 0.0
     return removed
 
 

@@ -11,23 +11,29 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from voxgate.asr.chunking import Chunk, ChunkParams, ChunkPlanner, single_chunk
-from voxgate.asr.engine import WINDOW_SAMPLES, DecodeOptions, LanguageSlot, WhisperEngine, WindowResult
+from voxgate.asr.engine import WhisperEngine
 from voxgate.asr.hallucination import Guard
+from voxgate.asr.scheduler import Lane
 from voxgate.asr.stitch import Stitcher, to_file_time
-from voxgate.asr.types import Segment, Transcript
-from voxgate.asr.vad import FRAME, SAMPLE_RATE, SileroStream, SpeechTracker, VadParams
+from voxgate.asr.vad import FRAME, SileroStream, SpeechTracker, VadParams
+from voxgate.asr.window import WINDOW_SAMPLES, DecodeOptions, LanguageSlot, WindowResult
+from voxgate.audio import SAMPLE_RATE
+from voxgate.transcript import Segment, Transcript
 
 log = logging.getLogger("voxgate.asr.longform")
 CHUNKING = ChunkParams()
 VAD_BLOCK = 2048 * FRAME  # ~65 s of audio per VAD step
 Progress = Callable[[float, float], None]  # (seconds done, seconds in total)
+Handed = tuple[Chunk, Future[WindowResult]] | BaseException | None  # a window, the producer's error, or the end
+Handoff = queue.Queue[Handed]  # producer -> collector
 
 
 class Samples(Protocol):
@@ -71,7 +77,7 @@ class _Probabilities:
 
 
 def plan_windows(audio: Samples, vad: VadParams, params: ChunkParams | None = None,
-                 stop: threading.Event | None = None):  # type: ignore[no-untyped-def]
+                 stop: threading.Event | None = None) -> Iterator[Chunk]:
     """Yield windows as the VAD finds them, reading the audio block by block."""
     silero, tracker, probs = SileroStream(), SpeechTracker(vad), _Probabilities()
     planner = ChunkPlanner(len(audio), vad, params or CHUNKING, probs.get)
@@ -91,84 +97,98 @@ def transcribe(engine: WhisperEngine, audio: Samples, opts: DecodeOptions, vad: 
                on_segment: Callable[[Segment], None] | None = None, on_progress: Progress | None = None,
                cancel: threading.Event | None = None, label: str = "") -> Transcript:
     """Transcribe `audio`; windows of ≤30 s decode in one pass unless `vad` asks for chunking."""
-    started = time.perf_counter()
-    total = len(audio) / SAMPLE_RATE
     if vad is None and len(audio) > WINDOW_SAMPLES:
         vad = VadParams()
     slot = LanguageSlot(opts.language)
     stop = threading.Event()
-    handoff: queue.Queue[tuple[Chunk, Future[WindowResult]] | BaseException | None] = queue.Queue()
+    handoff: Handoff = queue.Queue()
     lane = engine.scheduler.lane(eager=on_segment is not None)
-    tag = f"{label} " if label else ""
-
-    def produce() -> None:
-        try:
-            chunks = plan_windows(audio, vad, stop=stop) if vad is not None else iter([single_chunk(len(audio))])
-            for chunk in chunks:
-                if stop.is_set():
-                    break
-                align = opts.word_timestamps or chunk.overlaps_previous or chunk.overlaps_next
-                window = engine.window(chunk.audio(audio.read), opts, slot, align=align, seams=chunk.seams())
-                handoff.put((chunk, lane.submit(window)))
-            handoff.put(None)
-        except BaseException as exc:  # reaches the caller through the hand-off queue
-            handoff.put(exc)
-        finally:
-            lane.close()
-
-    guard = Guard(tag)
-    stitcher = Stitcher(keep_words=opts.word_timestamps)
-    windows = 0
-    speech = 0.0
-    next_log = started + 10.0
-
-    def emit(segments: list[Segment]) -> None:
-        for seg in segments:
-            if on_segment is not None:
-                on_segment(seg)
-
-    producer = threading.Thread(target=produce, name="voxgate-plan", daemon=True)
+    run = _Run(len(audio) / SAMPLE_RATE, opts, on_segment, on_progress, f"{label} " if label else "")
+    producer = threading.Thread(target=_produce, args=(engine, audio, opts, vad, slot, lane, handoff, stop),
+                                name="voxgate-plan", daemon=True)
     producer.start()
     try:
         with lane:
-            while True:
-                item = _next(handoff, cancel)
-                if item is None:
-                    break
+            while (item := _next(handoff, cancel)) is not None:
                 if isinstance(item, BaseException):
                     raise item
                 chunk, future = item
-                result = _result(future, cancel)
-                windows += 1
-                speech += chunk.duration
-                segments = guard.screen(result, to_file_time(chunk, result.segments))
-                for note in result.notes:
-                    log.info("%swindow at %.1f s: %s", tag, chunk.start, note)
-                emit(stitcher.add(chunk, segments))
-                if on_progress is not None:
-                    on_progress(chunk.end, total)
-                if time.perf_counter() > next_log:
-                    next_log = time.perf_counter() + 10.0
-                    log.info("%stranscribing: %.0f%% of %.0f s, %.1fx real time", tag,
-                             100 * chunk.end / max(total, 1e-9), total,
-                             chunk.end / max(time.perf_counter() - started, 1e-9))
-            emit(stitcher.finish())
-    except BaseException:
-        stop.set()
-        raise
+                run.add(chunk, _result(future, cancel))
+            run.finish()
     finally:
         stop.set()
-    if on_progress is not None:
-        on_progress(total, total)
-    elapsed = time.perf_counter() - started
-    if total > 30 or guard.dropped:
-        log.info("%stranscribed %.1f s in %.1f s (%.1fx real time): %d windows, %.1f s decoded, %d dropped",
-                 tag, total, elapsed, total / max(elapsed, 1e-9), windows, speech, len(guard.dropped))
-    return Transcript(task=opts.task, language=slot.language or opts.language or "en", duration=round(total, 3),
-                      segments=stitcher.segments, language_probability=slot.probability)
+    return Transcript(task=opts.task, language=slot.language or opts.language or "en",
+                      duration=round(run.total, 3), segments=run.stitcher.segments,
+                      language_probability=slot.probability)
 
 
-def _next(handoff: "queue.Queue[object]", cancel: threading.Event | None):  # type: ignore[no-untyped-def]
+def _produce(engine: WhisperEngine, audio: Samples, opts: DecodeOptions, vad: VadParams | None, slot: LanguageSlot,
+             lane: Lane, handoff: Handoff, stop: threading.Event) -> None:
+    """The producer thread: plan windows, compute their features and queue them on the lane, in file order."""
+    try:
+        chunks = plan_windows(audio, vad, stop=stop) if vad is not None else iter([single_chunk(len(audio))])
+        for chunk in chunks:
+            if stop.is_set():
+                break
+            align = opts.word_timestamps or chunk.overlaps_previous or chunk.overlaps_next
+            window = engine.window(chunk.audio(audio.read), opts, slot, align=align, seams=chunk.seams())
+            handoff.put((chunk, lane.submit(window)))
+        handoff.put(None)
+    except BaseException as exc:  # reaches the caller through the hand-off queue
+        handoff.put(exc)
+    finally:
+        lane.close()
+
+
+class _Run:
+    """The collecting side of one transcription: screen and stitch each window's result in file order,
+    hand final segments on at once, report progress, and log how it went."""
+
+    def __init__(self, total: float, opts: DecodeOptions, on_segment: Callable[[Segment], None] | None,
+                 on_progress: Progress | None, tag: str) -> None:
+        self.total = total
+        self.on_segment = on_segment
+        self.on_progress = on_progress
+        self.tag = tag
+        self.guard = Guard(tag)
+        self.stitcher = Stitcher(keep_words=opts.word_timestamps)
+        self.started = time.perf_counter()
+        self.next_log = self.started + 10.0
+        self.windows = 0
+        self.speech = 0.0
+
+    def _emit(self, segments: list[Segment]) -> None:
+        if self.on_segment is not None:
+            for seg in segments:
+                self.on_segment(seg)
+
+    def add(self, chunk: Chunk, result: WindowResult) -> None:
+        self.windows += 1
+        self.speech += chunk.duration
+        segments = self.guard.screen(result, to_file_time(chunk, result.segments))
+        for note in result.notes:
+            log.info("%swindow at %.1f s: %s", self.tag, chunk.start, note)
+        self._emit(self.stitcher.add(chunk, segments))
+        if self.on_progress is not None:
+            self.on_progress(chunk.end, self.total)
+        now = time.perf_counter()
+        if now > self.next_log:
+            self.next_log = now + 10.0
+            log.info("%stranscribing: %.0f%% of %.0f s, %.1fx real time", self.tag,
+                     100 * chunk.end / max(self.total, 1e-9), self.total, chunk.end / max(now - self.started, 1e-9))
+
+    def finish(self) -> None:
+        self._emit(self.stitcher.finish())
+        if self.on_progress is not None:
+            self.on_progress(self.total, self.total)
+        elapsed = time.perf_counter() - self.started
+        if self.total > 30 or self.guard.dropped:
+            log.info("%stranscribed %.1f s in %.1f s (%.1fx real time): %d windows, %.1f s decoded, %d dropped",
+                     self.tag, self.total, elapsed, self.total / max(elapsed, 1e-9), self.windows, self.speech,
+                     len(self.guard.dropped))
+
+
+def _next(handoff: Handoff, cancel: threading.Event | None) -> Handed:
     while True:
         try:
             return handoff.get(timeout=0.25)
@@ -177,7 +197,7 @@ def _next(handoff: "queue.Queue[object]", cancel: threading.Event | None):  # ty
                 raise Cancelled() from None
 
 
-def _result(future: "Future[WindowResult]", cancel: threading.Event | None) -> WindowResult:
+def _result(future: Future[WindowResult], cancel: threading.Event | None) -> WindowResult:
     while True:
         try:
             return future.result(timeout=0.25)

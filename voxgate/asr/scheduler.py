@@ -13,10 +13,8 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import CancelledError, Future
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from voxgate.asr.engine import Window, WindowResult, WhisperEngine
+from voxgate.asr.window import Decoder, Window, WindowResult
 
 log = logging.getLogger("voxgate.asr.scheduler")
 
@@ -24,7 +22,7 @@ log = logging.getLogger("voxgate.asr.scheduler")
 class Lane:
     """One request's queue of windows, in file order."""
 
-    def __init__(self, scheduler: "BatchScheduler", limit: int, eager: bool = False) -> None:
+    def __init__(self, scheduler: BatchScheduler, limit: int, eager: bool = False) -> None:
         self.scheduler = scheduler
         self.limit = limit
         self.eager = eager  # someone is watching (streaming): send the first window alone, for a quick first result
@@ -33,7 +31,7 @@ class Lane:
         self.closed = False  # the producer has submitted everything
         self.cancelled = False
 
-    def submit(self, window: "Window") -> "Future[WindowResult]":
+    def submit(self, window: Window) -> Future[WindowResult]:
         """Queue a window; blocks while the lane is full (backpressure on the producer)."""
         future: Future[WindowResult] = Future()
         with self.scheduler.cond:
@@ -60,21 +58,21 @@ class Lane:
                     future.set_exception(CancelledError("the request was cancelled"))
             self.scheduler.cond.notify_all()
 
-    def __enter__(self) -> "Lane":
+    def __enter__(self) -> Lane:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.cancel() if exc[0] is not None else self.close()
         self.scheduler.forget(self)
 
-    def _settled(self) -> bool:
+    def settled(self) -> bool:
         """No reason to wait for more: closed, full, or a watched request's first window."""
         return (self.closed or len(self.queue) >= min(self.limit, self.scheduler.batch_size)
                 or (self.eager and self.taken == 0))
 
 
 class BatchScheduler:
-    def __init__(self, engine: "WhisperEngine", workers: int = 1, batch_size: int = 8, linger_s: float = 1.0) -> None:
+    def __init__(self, engine: Decoder, workers: int = 1, batch_size: int = 8, linger_s: float = 1.0) -> None:
         self.engine = engine
         self.batch_size = batch_size
         self.linger_s = linger_s
@@ -107,7 +105,7 @@ class BatchScheduler:
         slot = lane.queue[0][0].language
         return not (slot.language is None and slot.detecting)
 
-    def _take(self) -> list[tuple["Window", "Future[WindowResult]", Lane]]:
+    def _take(self) -> list[tuple[Window, Future[WindowResult], Lane]]:
         """Wait for work, then build one batch: same settings, round-robin across lanes."""
         deadline: float | None = None
         while True:
@@ -119,7 +117,7 @@ class BatchScheduler:
                 deadline = None
                 continue
             waiting = sum(len(ln.queue) for ln in ready)
-            if waiting < self.batch_size and not all(ln._settled() for ln in ready):
+            if waiting < self.batch_size and not all(ln.settled() for ln in ready):
                 now = time.monotonic()
                 deadline = deadline or now + self.linger_s
                 if now < deadline:

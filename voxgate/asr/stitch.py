@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from voxgate.asr.chunking import Chunk
-from voxgate.asr.types import Segment, Word
+from voxgate.transcript import Segment, Word
 
 
 def to_file_time(chunk: Chunk, segments: list[Segment]) -> list[Segment]:

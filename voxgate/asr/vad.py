@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from faster_whisper.vad import get_vad_model
 
-SAMPLE_RATE = 16000
+from voxgate.audio import SAMPLE_RATE
+
 FRAME = 512  # samples per Silero frame: 32 ms
 _CONTEXT = 64  # samples of the previous frame Silero v6 sees in front of each frame
 

@@ -9,13 +9,14 @@ import io
 import os
 import tempfile
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import av
 import numpy as np
 
-TARGET_RATE = 16000
+from voxgate.audio import SAMPLE_RATE
 
 
 class AudioDecodeError(ValueError):
@@ -32,13 +33,13 @@ def _open(source: str | Path | BinaryIO) -> av.container.InputContainer:
         raise AudioDecodeError(f"the audio file could not be read: {exc}") from None
 
 
-def iter_pcm(source: str | Path | BinaryIO, rate: int = TARGET_RATE) -> Iterator[np.ndarray]:
+def iter_pcm(source: str | Path | BinaryIO, rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
     """Yield float32 mono blocks at `rate` as the file decodes, so long files never sit in memory whole."""
     if isinstance(source, (str, Path)) and Path(source).stat().st_size == 0:
         raise AudioDecodeError("the audio file is empty")
     container = _open(source)
     try:
-        stream = next((s for s in container.streams if s.type == "audio"), None)
+        stream = next(iter(container.streams.audio), None)
         if stream is None:
             raise AudioDecodeError("the file contains no audio stream")
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
@@ -61,7 +62,7 @@ def iter_pcm(source: str | Path | BinaryIO, rate: int = TARGET_RATE) -> Iterator
         container.close()
 
 
-def decode_audio(source: str | Path | BinaryIO | bytes, rate: int = TARGET_RATE) -> np.ndarray:
+def decode_audio(source: str | Path | BinaryIO | bytes, rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode a whole file into one array (for clips that fit comfortably in memory)."""
     if isinstance(source, bytes):
         if not source:
@@ -78,7 +79,7 @@ class PcmFile:
     so nothing leaks if a request dies. Windows are read with pread rather than one long-lived memory map:
     mapped pages count towards the process's RSS, and a 2-hour file would then look like 460 MB of RSS."""
 
-    def __init__(self, fd: int, samples: int, rate: int = TARGET_RATE) -> None:
+    def __init__(self, fd: int, samples: int, rate: int = SAMPLE_RATE) -> None:
         self.fd = fd
         self.samples = samples
         self.rate = rate
@@ -98,16 +99,11 @@ class PcmFile:
         data = os.pread(self.fd, (end - start) * 4, start * 4)
         return np.frombuffer(data, dtype=np.float32).copy()
 
-    def blocks(self, size: int) -> Iterator[np.ndarray]:
-        """The whole file in consecutive windows of `size` samples (the last one shorter)."""
-        for start in range(0, self.samples, size):
-            yield self.read(start, start + size)
-
     def close(self) -> None:
         self._closer()
 
 
-def decode_to_file(source: str | Path | BinaryIO, directory: Path, rate: int = TARGET_RATE) -> PcmFile:
+def decode_to_file(source: str | Path | BinaryIO, directory: Path, rate: int = SAMPLE_RATE) -> PcmFile:
     """Stream-decode `source` into a PcmFile under `directory`; memory stays at one decoded frame."""
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="pcm-", suffix=".f32", dir=directory)
@@ -124,7 +120,7 @@ def decode_to_file(source: str | Path | BinaryIO, directory: Path, rate: int = T
     return PcmFile(fd, samples, rate)
 
 
-def pcm_from_array(audio: np.ndarray, directory: Path, rate: int = TARGET_RATE) -> PcmFile:
+def pcm_from_array(audio: np.ndarray, directory: Path, rate: int = SAMPLE_RATE) -> PcmFile:
     """Wrap samples already in memory as a PcmFile (tests, callers that hold an array)."""
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="pcm-", suffix=".f32", dir=directory)

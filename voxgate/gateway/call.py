@@ -1,18 +1,50 @@
-"""Per-request gateway state: who called, what the handler metered, and how the response ended.
+"""One HTTP request as the gateway sees it: who called, what the handler metered, how the response ended,
+and the fields of its access-log line.
 
-The middleware creates one `GatewayCall` per HTTP request (in scope["state"]["gateway"] and a context
-variable); handlers fill its meter through `Gateway` methods; the middleware settles it when the
-response is over (ledger row, stored idempotent response, released slots)."""
+`RequestIdMiddleware` creates the `Call` (the only writer of `scope["state"]`); the gateway middleware,
+the policy and the routers reach it with `call_of(request)`, so this state is typed and read one way."""
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, Callable
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from voxgate.gateway.auth import Principal
 from voxgate.gateway.ratelimit import RateDecision
 from voxgate.store.keys import from_nano
+
+STATE_KEY = "voxgate_call"
+_ALWAYS = ("request_id", "client_request_id", "method", "route", "status", "ms", "key_id", "model", "units")
+
+
+@dataclass
+class AccessLog:
+    """One JSON access-log line per request: never the key itself, only its id."""
+
+    request_id: str
+    client_request_id: str | None = None
+    method: str | None = None
+    route: str | None = None
+    status: int = 0
+    ms: float = 0.0
+    key_id: str | None = None
+    model: str | None = None
+    units: int | None = None
+    unit: str | None = None
+    credits: float | None = None
+    replayed: bool | None = None
+    original_request_id: str | None = None
+    job_id: str | None = None
+
+    def line(self) -> str:
+        """`{"event": "access", ...}`: the fields every line has, then those this request set."""
+        fields = {k: v for k, v in asdict(self).items() if k in _ALWAYS or v is not None}
+        return json.dumps({"event": "access", **fields})
 
 
 @dataclass
@@ -35,8 +67,11 @@ class Meter:
 
 
 @dataclass
-class GatewayCall:
-    request_id: str
+class Call:
+    """Per-request gateway state; settled by the gateway middleware when the response is over (ledger
+    row, stored idempotent response, released slots)."""
+
+    access: AccessLog
     principal: Principal | None = None
     admitted: bool = False
     meter: Meter = field(default_factory=Meter)
@@ -48,16 +83,27 @@ class GatewayCall:
     failed: bool = False  # the handler reported a failure inside a 200 stream: neither store nor charge
     no_store: bool = False  # the response holds a secret (a new API key): never keep it
 
+    @property
+    def request_id(self) -> str:
+        return self.access.request_id
+
+    def identify(self, principal: Principal) -> None:
+        self.principal = principal
+        self.access.key_id = principal.key_id
+
     def release_all(self) -> None:
         while self.releases:
             self.releases.pop()()
 
 
-CURRENT_CALL: ContextVar[GatewayCall | None] = ContextVar("voxgate_gateway_call", default=None)
+def attach(scope: Scope, call: Call) -> None:
+    scope.setdefault("state", {})[STATE_KEY] = call
 
 
-def call_of(scope_or_state: Any) -> GatewayCall | None:
-    """The call of a request (a Request, an ASGI scope) or, failing that, of the current context."""
-    scope = getattr(scope_or_state, "scope", scope_or_state)
-    found = scope.get("state", {}).get("gateway") if isinstance(scope, dict) else None
-    return found if found is not None else CURRENT_CALL.get()
+def call_of(where: HTTPConnection | Scope) -> Call:
+    """The call of a request (a Request, a WebSocket or an ASGI scope)."""
+    scope: Any = where.scope if isinstance(where, HTTPConnection) else where
+    call = scope.get("state", {}).get(STATE_KEY)
+    if not isinstance(call, Call):
+        raise RuntimeError("no gateway call on this request: is RequestIdMiddleware installed?")
+    return call

@@ -131,7 +131,7 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> Bu
     hasher = hashlib.sha256()
     hasher.update(media.encode() + b"\0")
     form = _MultipartDigest(boundary) if media == "multipart/form-data" else None
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115  # BufferedBody closes it
     size = 0
     try:
         while True:

@@ -1,4 +1,4 @@
-"""The gateway's ASGI middleware: one `GatewayCall` per request, Idempotency-Key claim / wait / replay,
+"""The gateway's ASGI middleware: Idempotency-Key claim / wait / replay around each request's `Call`,
 and the settle step when the response is over.
 
 Pure ASGI, so a streamed body (TTS audio, SSE transcription) passes through to the first caller chunk
@@ -16,10 +16,9 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate.errors import APIError
-from voxgate.gateway.fingerprint import BodyTooLarge, ClientGone, read_body, fingerprint
-from voxgate.gateway.meter import CURRENT_CALL, GatewayCall
+from voxgate.gateway.call import Call, call_of
+from voxgate.gateway.fingerprint import BodyTooLarge, ClientGone, fingerprint, read_body
 from voxgate.gateway.policy import MAX_STORED_BODY, Gateway
-from voxgate.gateway.request_ids import new_request_id
 from voxgate.store.interfaces import Claim, IdempotencyRecord, StoredResponse
 
 log = logging.getLogger("voxgate.gateway")
@@ -65,21 +64,15 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        call = GatewayCall(request_id=state.get("request_id") or new_request_id())
-        state["gateway"] = call
-        token = CURRENT_CALL.set(call)
-        try:
-            headers = _headers(scope)
-            idem_key = headers.get("idempotency-key")
-            if idem_key is not None and scope["method"] == "POST":
-                await self._idempotent(scope, receive, send, call, idem_key, headers)
-            else:
-                await self._run(scope, receive, send, call)
-        finally:
-            CURRENT_CALL.reset(token)
+        call = call_of(scope)
+        headers = _headers(scope)
+        idem_key = headers.get("idempotency-key")
+        if idem_key is not None and scope["method"] == "POST":
+            await self._idempotent(scope, receive, send, call, idem_key, headers)
+        else:
+            await self._run(scope, receive, send, call)
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, call: GatewayCall,
+    async def _run(self, scope: Scope, receive: Receive, send: Send, call: Call,
                    claim: Claim | None = None) -> None:
         """Run the app, passing every message straight through, and settle once the response is whole:
         just before its last message goes out, so a client that has read the whole answer finds its
@@ -123,16 +116,16 @@ class GatewayMiddleware:
             raise
         finally:
             await settle_once()
-            self._log_fields(scope, call)
+            self._log_fields(call)
 
-    async def _idempotent(self, scope: Scope, receive: Receive, send: Send, call: GatewayCall, idem_key: str,
+    async def _idempotent(self, scope: Scope, receive: Receive, send: Send, call: Call, idem_key: str,
                           headers: dict[str, str]) -> None:
         gw = self.gateway
         principal = gw.identify_token(headers.get("authorization", ""))
         if principal is None:  # the route's auth dependency answers 401
             await self._run(scope, receive, send, call)
             return
-        call.principal = principal
+        call.identify(principal)
         if not 0 < len(idem_key) <= MAX_IDEMPOTENCY_KEY:
             await self._error(scope, receive, send, call, APIError(
                 400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters", code="invalid_idempotency_key"))
@@ -159,7 +152,7 @@ class GatewayMiddleware:
         finally:
             body.close()
 
-    async def _run_claimed(self, scope: Scope, receive: Receive, send: Send, call: GatewayCall, claim: Claim) -> None:
+    async def _run_claimed(self, scope: Scope, receive: Receive, send: Send, call: Call, claim: Claim) -> None:
         gw = self.gateway
         gw.claimed(claim)
 
@@ -177,7 +170,8 @@ class GatewayMiddleware:
         finally:
             beating.cancel()
 
-    async def _acquire(self, key_id: str, idem_key: str, fp: str, request_id: str) -> Claim | IdempotencyRecord | APIError:
+    async def _acquire(self, key_id: str, idem_key: str, fp: str,
+                       request_id: str) -> Claim | IdempotencyRecord | APIError:
         """Claim the key, or wait for its running owner (this or another process) and return its record."""
         gw = self.gateway
         deadline = time.monotonic() + gw.wait_s
@@ -211,7 +205,7 @@ class GatewayMiddleware:
             if isinstance(found, Claim):
                 return found
 
-    async def _replay(self, scope: Scope, send: Send, call: GatewayCall, record: IdempotencyRecord) -> None:
+    async def _replay(self, scope: Scope, send: Send, call: Call, record: IdempotencyRecord) -> None:
         stored = record.response
         assert stored is not None
         call.status = stored.status
@@ -224,26 +218,26 @@ class GatewayMiddleware:
             end = start + REPLAY_CHUNK
             await send({"type": "http.response.body", "body": body[start:end], "more_body": end < len(body)})
         call.completed = True
-        access = scope.setdefault("state", {}).setdefault("access", {})
-        access.update({"replayed": True, "original_request_id": record.request_id, "model": stored.model,
-                       "units": 0})
-        self._log_fields(scope, call)
+        access = call.access
+        access.replayed, access.original_request_id, access.model, access.units = True, record.request_id, \
+            stored.model, 0
+        self._log_fields(call)
 
-    async def _error(self, scope: Scope, receive: Receive, send: Send, call: GatewayCall, err: APIError) -> None:
+    async def _error(self, scope: Scope, receive: Receive, send: Send, call: Call, err: APIError) -> None:
         call.status = err.status
         headers = [(b"content-type", b"application/json")]
         headers += [(k.encode(), v.encode()) for k, v in err.headers.items()]
         headers += self.gateway.rate_headers(call)
         await send({"type": "http.response.start", "status": err.status, "headers": headers})
         await send({"type": "http.response.body", "body": json.dumps(err.body()).encode()})
-        self._log_fields(scope, call)
+        self._log_fields(call)
 
     @staticmethod
-    def _log_fields(scope: Scope, call: GatewayCall) -> None:
-        access = scope.setdefault("state", {}).setdefault("access", {})
-        if call.principal is not None:
-            access.setdefault("key_id", call.principal.key_id)
+    def _log_fields(call: Call) -> None:
+        access = call.access
+        if call.principal is not None and access.key_id is None:
+            access.key_id = call.principal.key_id
         if call.meter.billable:
-            access["credits"] = call.meter.credits
-        if call.idempotency_key is not None:
-            access.setdefault("replayed", False)
+            access.credits = call.meter.credits
+        if call.idempotency_key is not None and access.replayed is None:
+            access.replayed = False

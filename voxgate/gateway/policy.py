@@ -1,7 +1,7 @@
 """The gateway's policy, in the calls handlers make: admit a key (auth, rate limits), authorize a model
 (pipeline scope), reserve credits (meter + balance check before inference), and settle at the end.
 
-Handlers stay thin: `ctx.gateway.authorize_model(request, name)` before resolving a model and
+Handlers stay thin: `ctx.gateway.authorize_model(principal, name)` before resolving a model and
 `await ctx.gateway.reserve_credits(request, spec, units)` right before the engine runs."""
 
 from __future__ import annotations
@@ -10,48 +10,51 @@ import asyncio
 import logging
 import time
 from functools import partial
-from typing import Any
 
 import anyio
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
+from voxgate.config import GatewaySettings
 from voxgate.errors import APIError
-from voxgate.config import Settings
 from voxgate.gateway.auth import Principal, authenticate, bearer_token, identify
-from voxgate.gateway.meter import GatewayCall, Meter, call_of
+from voxgate.gateway.call import Call, Meter, call_of
+from voxgate.gateway.pricing import UNITS, cost_nano
 from voxgate.gateway.ratelimit import InMemoryRateLimiter
 from voxgate.models.catalog import Catalog, ModelSpec
-from voxgate.store.interfaces import (Charge, Claim, GatewayStore, InsufficientCredits, RateLimiter, Settlement,
-                                      StoredResponse)
-from voxgate.store.keys import NANO, KeyStore, from_nano
+from voxgate.store.interfaces import (
+    Charge,
+    Claim,
+    GatewayStore,
+    InsufficientCredits,
+    KeyRepository,
+    RateLimiter,
+    Settlement,
+    StoredResponse,
+)
+from voxgate.store.keys import from_nano
 
 log = logging.getLogger("voxgate.gateway")
 
-UNITS = {"speech": "characters", "transcription": "seconds"}
 HEARTBEAT_S = 5.0  # how often a running idempotent request proves it is alive
 STALE_S = 30.0  # a running claim without a heartbeat this long was abandoned by a dead process
 PURGE_EVERY_S = 600.0
 MAX_STORED_BODY = 64 * 1024 * 1024
 
 
-def price_nano(spec: ModelSpec) -> int:
-    return int(round(spec.price_per_unit * NANO))
-
-
 class Gateway:
-    def __init__(self, settings: Settings, catalog: Catalog, keys: KeyStore, store: GatewayStore,
-                 limiter: RateLimiter | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, catalog: Catalog, keys: KeyRepository, store: GatewayStore,
+                 max_body: int, limiter: RateLimiter | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self.keys = keys
         self.store = store
         self.limiter: RateLimiter = limiter or InMemoryRateLimiter()
-        self.enabled = settings.gateway
+        self.enabled = settings.enabled
         self.ttl_s = float(settings.idempotency_ttl_s)
         self.wait_s = settings.idempotency_wait_s
         self.stale_s = STALE_S
         self.heartbeat_s = HEARTBEAT_S
-        self.max_body = settings.max_upload_bytes * 4 // 3 + (1 << 20)
+        self.max_body = max_body  # an idempotent request's body is read (and fingerprinted) up to this
         self._events: dict[tuple[str, str], asyncio.Event] = {}
         self._last_purge = 0.0
 
@@ -64,22 +67,16 @@ class Gateway:
         return identify(token, self.keys, self.settings.bootstrap_key, self.settings.default_rpm,
                         self.settings.default_concurrency)
 
-    async def admit(self, request: Request) -> Principal:
+    async def admit(self, request: HTTPConnection) -> Principal:
         """The `require_key` dependency: authenticate (401), then take a rate token and a slot (429)."""
         call = call_of(request)
-        if call is not None and call.admitted and call.principal is not None:
+        if call.admitted and call.principal is not None:
             return call.principal
-        if call is not None and call.principal is not None:
-            principal = call.principal
-        else:
-            principal = authenticate(request, self.keys, self.settings.bootstrap_key, self.settings.default_rpm,
-                                     self.settings.default_concurrency)
-        state = request.scope.setdefault("state", {})
-        state["principal"] = principal
-        state.setdefault("access", {})["key_id"] = principal.key_id
-        if call is None:  # policy off: authentication only
+        principal = call.principal or authenticate(request, self.keys, self.settings.bootstrap_key,
+                                                   self.settings.default_rpm, self.settings.default_concurrency)
+        call.identify(principal)
+        if not self.enabled:  # policy off: authentication only
             return principal
-        call.principal = principal
         call.admitted = True
         if principal.rpm is None and principal.concurrency is None:
             return principal
@@ -95,7 +92,7 @@ class Gateway:
             call.releases.append(partial(self.limiter.release, principal.key_id))
         return principal
 
-    def rate_headers(self, call: GatewayCall) -> list[tuple[bytes, bytes]]:
+    def rate_headers(self, call: Call) -> list[tuple[bytes, bytes]]:
         if call.rate is not None:
             return call.rate.headers()
         p = call.principal
@@ -105,19 +102,10 @@ class Gateway:
 
     # -- what the handler may do ----------------------------------------------------------------
 
-    @staticmethod
-    def principal(request: Request) -> Principal | None:
-        call = call_of(request)
-        if call is not None and call.principal is not None:
-            return call.principal
-        found: Principal | None = request.scope.get("state", {}).get("principal")
-        return found
-
-    def authorize_model(self, request: Request, name: str | None) -> str | None:
+    def authorize_model(self, principal: Principal, name: str | None) -> str | None:
         """The model name to use: a pipeline key's own model when the request names none; 403 when a
         pipeline key names any other model (aliases of its model are fine: catalog ids are compared)."""
-        principal = self.principal(request)
-        if principal is None or principal.pipeline is None:
+        if principal.pipeline is None:
             return name
         allowed = principal.pipeline
         if not name:
@@ -129,18 +117,17 @@ class Gateway:
                            code="forbidden", param="model")
         return name
 
-    async def reserve_credits(self, request: Request, spec: ModelSpec, units: int) -> Meter | None:
+    async def reserve_credits(self, request: HTTPConnection, spec: ModelSpec, units: int) -> Meter | None:
         """Meter the request and, for a key with a balance, hold its cost or answer 402: call it after
         the units are known (characters, decoded seconds) and before the engine runs."""
-        call = call_of(request)
-        if call is None:
+        if not self.enabled:
             return None
+        call = call_of(request)
         unit = UNITS.get(spec.task, "units")
-        meter = Meter(model=spec.id, unit=unit, units=int(units), credits_nano=int(units) * price_nano(spec))
+        meter = Meter(model=spec.id, unit=unit, units=int(units), credits_nano=cost_nano(spec, units))
         call.meter = meter
-        access = request.scope.setdefault("state", {}).setdefault("access", {})
-        access.update({"model": spec.id, "units": meter.units, "unit": unit})
-        principal = call.principal or self.principal(request)
+        call.access.model, call.access.units, call.access.unit = spec.id, meter.units, unit
+        principal = call.principal
         if principal is not None and principal.credit_limited and meter.credits_nano > 0:
             try:
                 meter.held = await anyio.to_thread.run_sync(self.store.reserve, principal.key_id, call.request_id,
@@ -154,23 +141,19 @@ class Gateway:
         return meter
 
     @staticmethod
-    def credits_used(request: Request) -> float | None:
+    def credits_used(request: HTTPConnection) -> float | None:
         call = call_of(request)
-        return call.meter.credits if call is not None and call.meter.billable else None
+        return call.meter.credits if call.meter.billable else None
 
     @staticmethod
-    def mark_failed(request: Any = None) -> None:
+    def mark_failed(request: HTTPConnection) -> None:
         """A streamed response reported an error in-band (status already 200): neither store nor charge."""
-        call = call_of(request) if request is not None else call_of({})
-        if call is not None:
-            call.failed = True
+        call_of(request).failed = True
 
     @staticmethod
-    def keep_secret(request: Request) -> None:
+    def keep_secret(request: HTTPConnection) -> None:
         """This response carries a secret (a new API key): never store it for idempotent replay."""
-        call = call_of(request)
-        if call is not None:
-            call.no_store = True
+        call_of(request).no_store = True
 
     # -- idempotency bookkeeping --------------------------------------------------------------------
 
@@ -201,7 +184,7 @@ class Gateway:
 
     # -- the end of a request -----------------------------------------------------------------------
 
-    async def settle(self, call: GatewayCall, claim: Claim | None, response: StoredResponse | None, *,
+    async def settle(self, call: Call, claim: Claim | None, response: StoredResponse | None, *,
                      errored: bool, disconnected: bool) -> None:
         """Commit what the request did in one transaction: stored response (or released claim), ledger
         row and debit, dropped hold; then free the concurrency slot and wake local waiters."""

@@ -10,11 +10,11 @@ import json
 import logging
 import secrets
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate.errors import APIError
+from voxgate.gateway.call import AccessLog, Call, attach
 
 log = logging.getLogger("voxgate.access")
 
@@ -24,6 +24,9 @@ def new_request_id() -> str:
 
 
 class RequestIdMiddleware:
+    """The outermost middleware: creates the request's `Call` (request id, access-log fields) and writes
+    its access line when the response is over."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -31,20 +34,20 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode(errors="replace") for k, v in scope.get("headers", [])}
-        request_id = new_request_id()
-        client_id = headers.get("x-client-request-id", "")[:512] or None
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
+        client_id = _header(scope, b"x-client-request-id")[:512] or None
+        access = AccessLog(request_id=new_request_id(), client_request_id=client_id, method=scope.get("method"),
+                           route=scope.get("path"))
+        attach(scope, Call(access=access))
         started = time.perf_counter()
-        status_holder = {"status": 0, "started": False}
+        response_started = False
 
         async def send_with_ids(message: Message) -> None:
+            nonlocal response_started
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                status_holder["started"] = True
+                access.status = message["status"]
+                response_started = True
                 out = list(message.get("headers", []))
-                out.append((b"x-request-id", request_id.encode()))
+                out.append((b"x-request-id", access.request_id.encode()))
                 if client_id:
                     out.append((b"x-client-request-id", client_id.encode("latin-1", errors="replace")))
                 message["headers"] = out
@@ -53,19 +56,19 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_ids)
         except Exception:  # last line of defence: never a bare 500 without the envelope
-            log.exception("unhandled error in request %s", request_id)
-            if not status_holder["started"]:
+            log.exception("unhandled error in request %s", access.request_id)
+            if not response_started:
                 body = json.dumps(APIError(500, "internal server error", code="internal_error").body()).encode()
                 await send_with_ids({"type": "http.response.start", "status": 500,
                                      "headers": [(b"content-type", b"application/json")]})
                 await send({"type": "http.response.body", "body": body})
-                status_holder["status"] = 500
         finally:
-            access: dict[str, Any] = {
-                "event": "access", "request_id": request_id, "client_request_id": client_id,
-                "method": scope.get("method"), "route": scope.get("path"), "status": status_holder["status"],
-                "ms": round((time.perf_counter() - started) * 1000, 1), "key_id": None, "model": None,
-                "units": None,
-            }
-            access.update(state.get("access", {}))
-            log.info(json.dumps(access))
+            access.ms = round((time.perf_counter() - started) * 1000, 1)
+            log.info(access.line())
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return ""

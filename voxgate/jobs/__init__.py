@@ -1,2 +1,7 @@
-"""Async transcription jobs: a durable queue in the SQLite file, a runner that survives restarts, and
-signed webhook deliveries when a job ends."""
+"""Async transcription jobs: a durable queue (behind `voxgate.store.interfaces.JobStore`), a runner that
+survives restarts, and signed webhook deliveries when a job ends."""
+
+from voxgate.jobs.service import JobService
+from voxgate.store.interfaces import Delivery, JobRecord
+
+__all__ = ["Delivery", "JobRecord", "JobService"]

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
-from voxgate.asr.types import Transcript
-from voxgate.jobs.store import JobRecord, JobStore, new_owner
+from voxgate.config import JobSettings
+from voxgate.store.interfaces import JobRecord, JobStore
+from voxgate.store.jobs import new_owner
+from voxgate.transcript import Transcript
 
 log = logging.getLogger("voxgate.jobs")
-
 
 
 @dataclass
@@ -62,16 +64,9 @@ class JobHooks(Protocol):
         """A client-facing error object for a known failure, or None for a bug (logged, generic error)."""
 
 
-@dataclass(frozen=True)
-class RunnerSettings:
-    workers: int = 1
-    lease_s: float = 60.0
-    poll_s: float = 1.0
-    max_attempts: int = 3
-
-    @property
-    def heartbeat_s(self) -> float:
-        return max(0.2, min(self.lease_s / 4, 2.0))
+def heartbeat_interval(settings: JobSettings) -> float:
+    """How often running jobs renew their lease: several times per lease, at most every 2 s."""
+    return max(0.2, min(settings.lease_s / 4, 2.0))
 
 
 @dataclass
@@ -92,10 +87,11 @@ class _Active:
 
 
 class JobRunner:
-    def __init__(self, store: JobStore, hooks: JobHooks, settings: RunnerSettings) -> None:
+    def __init__(self, store: JobStore, hooks: JobHooks, settings: JobSettings) -> None:
         self.store = store
         self.hooks = hooks
         self.settings = settings
+        self.heartbeat_s = heartbeat_interval(settings)
         self.owner = new_owner()
         self._active: dict[str, _Active] = {}
         self._lock = threading.Lock()
@@ -217,9 +213,9 @@ class JobRunner:
     # ---- housekeeping ----
 
     def _housekeeping_loop(self) -> None:
-        ticks_per_recovery = max(1, int(self.settings.lease_s / 2 / self.settings.heartbeat_s))
+        ticks_per_recovery = max(1, int(self.settings.lease_s / 2 / self.heartbeat_s))
         tick = 0
-        while not self._stop.wait(self.settings.heartbeat_s):
+        while not self._stop.wait(self.heartbeat_s):
             try:
                 self._heartbeat()
                 tick += 1

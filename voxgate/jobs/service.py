@@ -1,92 +1,61 @@
-"""Async transcription jobs as one service: submit an upload, run it through the transcription service
-in the background, store the result, meter it and announce it by signed webhook.
+"""Async transcription jobs as one service: submit an upload with its validated request, run it through
+the transcription service in the background, store the result, meter it and announce it by signed webhook.
 
-Built once per app (`ctx.jobs`); the routers only translate HTTP to these calls."""
+Built once per app; the routers only translate HTTP to these calls. Storage is behind the JobStore and
+DeliveryStore interfaces, so another backend needs no change here."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
-import sqlite3
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
+from pydantic import ValidationError
 
+from voxgate.config import JobSettings, WebhookSettings
 from voxgate.errors import APIError
-from voxgate.api.fields import Fields
-from voxgate.asr.formats import billable_seconds, render
-from voxgate.asr.service import TranscriptionParams, TranscriptionService
-from voxgate.asr.types import Transcript
-from voxgate.audio.decode import AudioDecodeError
-from voxgate.config import Settings
-from voxgate.jobs.deliveries import DeliveryPolicy, DeliveryStore, WebhookSender, load_or_create_secret, new_event
-from voxgate.jobs.runner import JobControl, JobFailure, JobRunner, RunnerSettings
-from voxgate.jobs.store import JobRecord, JobStore, NewJob, new_job_id
-from voxgate.jobs.transcripts import dump_transcript, load_transcript
-from voxgate.models.catalog import Catalog
-from voxgate.store import ledger
-from voxgate.store.db import Database
-from voxgate.store.interfaces import Charge, InsufficientCredits
+from voxgate.gateway.pricing import UNITS, cost_nano
+from voxgate.jobs.runner import JobControl, JobFailure, JobRunner
+from voxgate.jobs.sender import WebhookSender, load_or_create_secret, new_event
+from voxgate.store.interfaces import (
+    Charge,
+    DeliveryStore,
+    GatewayStore,
+    InsufficientCredits,
+    JobEnd,
+    JobRecord,
+    JobStore,
+    OutboundEvent,
+)
+from voxgate.store.jobs import new_job_id
+from voxgate.transcript import Transcript, dump_transcript, load_transcript
+from voxgate.transcription import Fields, Task, TranscriptionRequest, TranscriptionService, billable_seconds, render
 
 log = logging.getLogger("voxgate.jobs")
 
-SAMPLE_RATE = 16000
-# Request fields that are not transcription parameters: never stored with the job.
-_NOT_PARAMS = ("file", "file_base64", "audio", "async", "stream", "webhook_url")
-
-ParseParams = Callable[[Fields, str], TranscriptionParams]
-"""Validate a job's stored fields exactly as the synchronous endpoint does (raises APIError)."""
-
-
-@dataclass(frozen=True)
-class Pricing:
-    """How a finished job is charged: `price_nano(spec)` per `unit` (the gateway's own rule)."""
-
-    unit: str
-    price_nano: Callable[[Any], int]
-
-
-def _default_pricing() -> Pricing:
-    from voxgate.gateway.policy import UNITS, price_nano
-
-    return Pricing(unit=UNITS["transcription"], price_nano=price_nano)
-
-
-def audio_seconds(audio: Any) -> float:
-    if isinstance(audio, np.ndarray):
-        return float(len(audio)) / SAMPLE_RATE
-    duration = getattr(audio, "duration", None)
-    return float(duration) if duration is not None else 0.0
-
 
 class JobService:
-    def __init__(self, settings: Settings, db: Database, catalog: Catalog, transcription: TranscriptionService,
-                 parse_params: ParseParams, credit_store: Any | None = None, pricing: Pricing | None = None) -> None:
+    def __init__(self, settings: JobSettings, webhooks: WebhookSettings, store: JobStore, deliveries: DeliveryStore,
+                 transcription: TranscriptionService, jobs_dir: Path, data_dir: Path,
+                 credit_store: GatewayStore | None = None) -> None:
         self.settings = settings
-        self.catalog = catalog
+        self.webhooks = webhooks
+        self.store = store
+        self.deliveries = deliveries
         self.transcription = transcription
-        self.parse_params = parse_params
-        self.credit_store = credit_store  # the gateway's GatewayStore (reserve / release_hold), if any
-        self.pricing = pricing or _default_pricing()
-        self.store = JobStore(db)
-        self.db = db
-        self.deliveries = DeliveryStore(db, DeliveryPolicy(
-            max_attempts=settings.webhook_max_attempts, base_delay_s=settings.webhook_retry_base_s,
-            max_delay_s=settings.webhook_retry_max_s, timeout_s=settings.webhook_timeout_s))
-        self.secret = load_or_create_secret(settings.data_dir, settings.webhook_secret)
-        self.sender = WebhookSender(self.deliveries, self.secret)
-        self.runner = JobRunner(self.store, self, RunnerSettings(
-            workers=settings.job_workers, lease_s=settings.job_lease_s, poll_s=settings.job_poll_s,
-            max_attempts=settings.job_max_attempts))
-        self.jobs_dir = settings.data_dir / "jobs"
+        self.credit_store = credit_store  # the gateway's store (reserve, balance), if credits are enforced
+        self.jobs_dir = jobs_dir
+        self.secret = load_or_create_secret(data_dir, webhooks.secret)
+        self.sender = WebhookSender(deliveries, webhooks, self.secret)
+        self.runner = JobRunner(store, self, settings)
 
     def start(self) -> None:
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.sender.start()
-        if self.settings.job_workers > 0:
+        if self.settings.workers > 0:
             self.runner.start()
 
     def stop(self) -> None:
@@ -95,23 +64,22 @@ class JobService:
 
     # ---- submit and query (called from the routers, off the event loop) ----
 
-    def submit(self, *, key_id: str, upload_path: Path, filename: str | None, size: int, fields: Fields,
-               params: TranscriptionParams, task: str, request_id: str | None,
+    def submit(self, *, key_id: str, upload_path: Path, filename: str | None, size: int,
+               request: TranscriptionRequest, webhook_url: str | None, request_id: str | None,
                idempotency_key: str | None) -> JobRecord:
-        """Move the upload into the job's directory and queue the job."""
-        webhook_url = fields.str("webhook_url") or self.deliveries.default_url(key_id)
+        """Move the upload into the job's directory and queue the job (with the key's default webhook)."""
         job_id = new_job_id()
         job_dir = self.jobs_dir / job_id
         job_dir.mkdir(parents=True, exist_ok=True)
         input_path = job_dir / "input"
         os.replace(upload_path, input_path)
-        stored = {k: v for k, v in fields.values.items() if k not in _NOT_PARAMS}
-        stored["model"] = [params.model.id]
         try:
-            job = self.store.create(NewJob(
-                id=job_id, key_id=key_id, task=task, model=params.model.id, response_format=params.response_format,
-                words=params.words, fields=stored, input_path=str(input_path), filename=filename, input_bytes=size,
-                webhook_url=webhook_url, request_id=request_id, idempotency_key=idempotency_key))
+            job = self.store.create(JobRecord(
+                id=job_id, key_id=key_id, status="queued", task=request.task, model=request.model,
+                response_format=request.response_format, words=request.words,
+                request=request.model_copy(update={"stream": False}).to_json(), input_path=str(input_path),
+                filename=filename, input_bytes=size, webhook_url=webhook_url or self.deliveries.default_url(key_id),
+                request_id=request_id, idempotency_key=idempotency_key))
         except BaseException:
             shutil.rmtree(job_dir, ignore_errors=True)
             raise
@@ -128,6 +96,9 @@ class JobService:
 
     def get(self, job_id: str, key_id: str) -> JobRecord | None:
         return self.store.get(job_id, key_id)
+
+    def list_for_key(self, key_id: str, *, limit: int, status: str | None) -> list[JobRecord]:
+        return self.store.list_for_key(key_id, limit=limit, status=status)
 
     def live_progress(self, job: JobRecord) -> float:
         """Progress as the runner sees it now (the stored value lags by up to a heartbeat)."""
@@ -154,74 +125,71 @@ class JobService:
 
     def execute(self, job: JobRecord, control: JobControl) -> Transcript:
         """Decode, hold the cost, transcribe: the synchronous endpoint's steps, in a runner thread."""
-        params = replace(self.parse_params(Fields(job.fields), job.task), stream=False)
+        request = self.request_of(job)
         audio = self.transcription.load_audio(Path(job.input_path))
         try:
-            duration = audio_seconds(audio)
-            self._reserve_credits(job, params, duration)
+            self._reserve_credits(job, request, audio.duration)
             control.progress(0.0)
 
             def on_progress(done: float, total: float) -> None:
                 control.progress(done / total if total > 0 else 0.0)
 
-            return self.transcription.transcribe(audio, params, on_progress=on_progress, cancel=control.stop,
+            return self.transcription.transcribe(audio, request, on_progress=on_progress, cancel=control.stop,
                                                  label=job.id)
         finally:
-            close = getattr(audio, "close", None)
-            if callable(close):
-                close()
+            audio.close()
 
-    def _reserve_credits(self, job: JobRecord, params: TranscriptionParams, duration: float) -> None:
+    def request_of(self, job: JobRecord) -> TranscriptionRequest:
+        """The job's stored request; a job queued by a version that stored raw form fields is parsed now."""
+        try:
+            return TranscriptionRequest.from_json(job.request)
+        except ValidationError:
+            task: Task = "translate" if job.task == "translate" else "transcribe"
+            return self.transcription.parse(Fields(_legacy_fields(job.request)), task)
+
+    def _reserve_credits(self, job: JobRecord, request: TranscriptionRequest, duration: float) -> None:
         """Hold the job's cost on a key with a balance, as the synchronous endpoint does before inference."""
         if self.credit_store is None:
             return
         units = billable_seconds(duration)
-        cost = units * self.pricing.price_nano(params.model)
+        spec = self.transcription.catalog.require(request.model, "transcription")
+        cost = cost_nano(spec, units)
         if cost <= 0:
             return
         try:
             self.credit_store.reserve(job.key_id, job.id, cost)
         except InsufficientCredits:
             raise JobFailure(f"insufficient credits: this job costs {cost / 1e9:g} credits ({units} seconds of "
-                             f"{params.model.id})", code="insufficient_credits", type="insufficient_credits") from None
+                             f"{spec.id})", code="insufficient_credits", type="insufficient_credits") from None
 
     def succeed(self, job: JobRecord, owner: str, transcript: Transcript) -> JobRecord | None:
         units = billable_seconds(transcript.duration)
 
-        def charge_and_announce(conn: sqlite3.Connection, done: JobRecord) -> None:
-            spec = self.catalog.resolve(done.model)
-            price = self.pricing.price_nano(spec) if spec is not None else 0
-            ledger.charge(conn, Charge(key_id=done.key_id, request_id=done.request_id or done.id, model=done.model,
-                                       unit=self.pricing.unit, units=units, credits_nano=units * price,
-                                       idempotency_key=done.idempotency_key))
-            ledger.release_hold(conn, done.id)
-            self._announce(conn, done, "transcription.job.succeeded")
+        def charge_and_announce(done: JobRecord) -> JobEnd:
+            spec = self.transcription.catalog.resolve(done.model)
+            charge = Charge(key_id=done.key_id, request_id=done.request_id or done.id, model=done.model,
+                            unit=UNITS["transcription"], units=units,
+                            credits_nano=cost_nano(spec, units) if spec is not None else 0,
+                            idempotency_key=done.idempotency_key)
+            return JobEnd(charge=charge, webhook=self._event(done, "transcription.job.succeeded"))
 
         record = self.store.succeed(job.id, owner, dump_transcript(transcript), transcript.duration, units,
-                                    also=charge_and_announce)
-        if record is not None:
-            self._discard_input(record)
-            self.sender.wake()
+                                    follow=charge_and_announce)
+        self._ended(record)
         return record
 
     def finish(self, job: JobRecord, owner: str, status: str, error: dict[str, Any] | None) -> JobRecord | None:
-        def release_and_announce(conn: sqlite3.Connection, done: JobRecord) -> None:
-            ledger.release_hold(conn, done.id)
-            if status == "failed":
-                self._announce(conn, done, "transcription.job.failed")
+        def announce_failure(done: JobRecord) -> JobEnd:
+            return JobEnd(webhook=self._event(done, "transcription.job.failed") if status == "failed" else None)
 
-        record = self.store.finish(job.id, owner, status, error, also=release_and_announce)
-        if record is not None:
-            self._discard_input(record)
-            self.sender.wake()
+        record = self.store.finish(job.id, owner, status, error, follow=announce_failure)
+        self._ended(record)
         return record
 
     def recovered(self, touched: list[tuple[JobRecord, str]]) -> None:
         for job, outcome in touched:
             if outcome == "failed":
-                with self.db.transaction() as conn:
-                    ledger.release_hold(conn, job.id)
-                    self._announce(conn, job, "transcription.job.failed")
+                self.store.close_out(job.id, JobEnd(webhook=self._event(job, "transcription.job.failed")))
                 self._discard_input(job)
         self.sender.wake()
 
@@ -230,16 +198,25 @@ class JobService:
             return exc.error
         if isinstance(exc, APIError):
             return {"message": exc.message, "type": exc.type, "code": exc.code}
-        if isinstance(exc, AudioDecodeError):
-            return {"message": str(exc), "type": "invalid_request_error", "code": "invalid_audio"}
         return None
 
     # ---- helpers ----
 
-    def _announce(self, conn: sqlite3.Connection, job: JobRecord, event_type: str) -> None:
-        if job.webhook_url:
-            event = new_event(event_type, job.public())
-            self.deliveries.enqueue(conn, key_id=job.key_id, url=job.webhook_url, event=event, job_id=job.id)
+    def _event(self, job: JobRecord, event_type: str) -> OutboundEvent | None:
+        if not job.webhook_url:
+            return None
+        return OutboundEvent(key_id=job.key_id, url=job.webhook_url, event=new_event(event_type, job.public()),
+                             job_id=job.id, max_attempts=self.webhooks.max_attempts)
+
+    def _ended(self, record: JobRecord | None) -> None:
+        if record is not None:
+            self._discard_input(record)
+            self.sender.wake()
 
     def _discard_input(self, job: JobRecord) -> None:
         shutil.rmtree(self.jobs_dir / job.id, ignore_errors=True)
+
+
+def _legacy_fields(text: str) -> dict[str, list[Any]]:
+    values = json.loads(text)
+    return {str(k): list(v) for k, v in values.items()} if isinstance(values, dict) else {}

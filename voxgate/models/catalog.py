@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voxgate.errors import APIError, bad_request
 from voxgate.models.languages import OPENAI_VOICES
 
 BUILTIN_CATALOG = Path(__file__).with_name("catalog.toml")
@@ -143,7 +144,7 @@ class Catalog:
                 raise CatalogError(f"default {task} model {model_id!r} is not in the catalog")
 
     @classmethod
-    def load(cls, *extra: Path) -> "Catalog":
+    def load(cls, *extra: Path) -> Catalog:
         """Read the built-in catalog, then each existing extra file over it."""
         entries: dict[str, ModelSpec] = {}
         defaults: dict[str, str] = {}
@@ -164,6 +165,19 @@ class Catalog:
         """Find a model by id or alias; None when neither matches."""
         model_id = self.aliases.get(name, name)
         return self.models.get(model_id)
+
+    def require(self, name: str | None, task: str) -> ModelSpec:
+        """The available model `name` for `task`, or the client error that says what is wrong with it."""
+        if not name:
+            raise bad_request("'model' is required", param="model", code="missing_model")
+        spec = self.resolve(name)
+        if spec is None or not spec.is_available():
+            raise APIError(404, f"model {name!r} does not exist; GET /v1/models lists the available ones",
+                           code="model_not_found", param="model")
+        if spec.task != task:
+            raise bad_request(f"model {name!r} is a {spec.task} model, not a {task} model", param="model",
+                              code="wrong_model_type")
+        return spec
 
     def default(self, task: str) -> ModelSpec:
         return self.models[self.defaults[task]]

@@ -4,13 +4,14 @@ Engines live in asr/ and tts/; they hand their loader to `get`, so this module s
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
-from voxgate.models.catalog import Catalog, ModelSpec
+from voxgate.models.catalog import ModelSpec
 from voxgate.models.weights import prepare
 
 T = TypeVar("T")
@@ -20,19 +21,18 @@ log = logging.getLogger("voxgate.models")
 class ModelRegistry:
     """Lazily loads each model on first use; concurrent first uses wait for one load."""
 
-    def __init__(self, catalog: Catalog, cache_dir: Path, cpu_threads: int) -> None:
-        self.catalog = catalog
+    def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
-        self.cpu_threads = cpu_threads
         self._loaded: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, spec: ModelSpec, loader: Callable[[ModelSpec, Path, int], T]) -> T:
-        """Return the shared instance of `spec`, loading it with `loader` if needed (blocking: call off-loop)."""
+    def get(self, spec: ModelSpec, loader: Callable[[ModelSpec, Path], T]) -> T:
+        """Return the shared instance of `spec`, loading it with `loader(spec, weights path)` if needed
+        (blocking: call off-loop). Each service binds its engine's own settings into `loader`."""
         found = self._loaded.get(spec.id)
         if found is not None:
-            return found  # type: ignore[no-any-return]
+            return found
         with self._guard:
             lock = self._locks.setdefault(spec.id, threading.Lock())
         with lock:
@@ -40,10 +40,10 @@ class ModelRegistry:
             if found is None:
                 started = time.perf_counter()
                 path = prepare(spec, self.cache_dir)
-                found = loader(spec, path, self.cpu_threads)
+                found = loader(spec, path)
                 self._loaded[spec.id] = found
                 log.info("loaded model %s in %.2fs", spec.id, time.perf_counter() - started)
-        return found  # type: ignore[no-any-return]
+        return found
 
     def is_loaded(self, model_id: str) -> bool:
         return model_id in self._loaded

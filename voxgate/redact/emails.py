@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 
-from voxgate.asr.pii.span import Span
-
+from voxgate.redact.span import Span
 
 _TLDS = (
     "com net org edu gov mil int info biz io co ai app dev tech online site store shop cloud email xyz tv me "
@@ -65,9 +64,10 @@ def find_emails(text: str, names: list[Span]) -> list[Span]:
         start = m.start()
         before = text[max(0, start - 80) : start]
         ctx = _EMAIL_CONTEXT_BEFORE.search(before)
-        words = ctx.group("words").split() if ctx else []
+        ctx_words = ctx.group("words") if ctx else ""
+        words = ctx_words.split()
         if words and all(len(w) == 1 or w.lower() not in _LOCAL_STOP for w in words):
-            start -= len(ctx.group("words"))  # "my email is mei ling chen at ..."
+            start -= len(ctx_words)  # "my email is mei ling chen at ..."
         else:
             init = _INITIAL_BEFORE.search(before)
             if init:  # "g rossi at ...": a lone letter before the local part is an initial

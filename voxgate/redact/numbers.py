@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
-from voxgate.asr.pii.span import Span
+from voxgate.redact.span import Span
 
 
 def luhn_valid(digits: str) -> bool:
@@ -102,6 +103,7 @@ def _number_tokens(text: str) -> list[_NumTok]:
             blocked[i] = True
 
     def is_blocked(a: int, b: int) -> bool:
+        """Whether the token [a, b) starts or ends inside a plain quantity."""
         return blocked[a] or blocked[b - 1]
 
     toks: list[_NumTok] = []
@@ -177,7 +179,7 @@ def _plausible_groups(groups: list[int], digits_start_zero: bool) -> bool:
 def _is_counting(toks: list[_NumTok]) -> bool:
     """Whether spoken tokens count up or down by one (1 2 3 4 ..., 10 9 8 ...)."""
     vals = [int(t.digits) for t in toks]
-    steps = {b - a for a, b in zip(vals, vals[1:])}
+    steps = {b - a for a, b in pairwise(vals)}
     return steps == {1} or steps == {-1}
 
 
@@ -247,7 +249,7 @@ def find_numbers(text: str, want_phone: bool, want_card: bool) -> list[Span]:
                     cands.append((nd, a, b, cat, bool(plus_m)))
         cands.sort(key=lambda c: (-c[0], 0 if c[3] == "card" else 1, c[1]))
         taken = [False] * len(run)
-        for nd, a, b, cat, has_plus in cands:
+        for _nd, a, b, cat, has_plus in cands:
             if any(taken[a:b]):
                 continue
             taken[a:b] = [True] * (b - a)  # claimed even when not wanted: a card must not be re-read as a phone

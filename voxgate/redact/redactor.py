@@ -1,4 +1,4 @@
-"""PII redaction for transcripts (`redact=true` on transcription requests).
+"""Combining the detectors' spans and applying them to text and transcripts: the public entry point.
 
 Detection runs on the whole transcript text so that PII spanning a segment boundary is still found,
 then the character spans are mapped back onto segments and words. Four categories:
@@ -8,8 +8,8 @@ then the character spans are mapped back onto segments and words. Four categorie
 * card  - 13-19 digit runs (written or spoken) that pass the Luhn check and start like a card number;
 * name  - spaCy NER PERSON from the bundled en_core_web_sm copy plus a few phrase rules ("my name is X").
 
-The detectors live in `voxgate.asr.pii` (emails, numbers, names); this module combines their spans and
-applies them to text and transcripts, and is the public entry point.
+The detectors live next to this module (`emails`, `numbers`, `names`); import the public API from
+`voxgate.redact`.
 
 Privacy rule for this module: never log, raise or otherwise emit the text being redacted.
 """
@@ -18,28 +18,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
-from voxgate.asr.pii.emails import find_emails
-from voxgate.asr.pii.names import find_names, get_nlp, preload
-from voxgate.asr.pii.numbers import find_numbers, luhn_valid
-from voxgate.asr.pii.span import Span
-from voxgate.asr.types import Segment, Transcript, Word
+from voxgate.redact.emails import find_emails
+from voxgate.redact.names import find_names
+from voxgate.redact.numbers import find_numbers
+from voxgate.redact.span import Span
+from voxgate.transcript import Segment, Transcript, Word
 
-__all__ = [
-    "CATEGORIES",
-    "PLACEHOLDERS",
-    "Redactor",
-    "Span",
-    "get_nlp",
-    "luhn_valid",
-    "parse_categories",
-    "preload",
-    "redact_transcript",
-]
-
-log = logging.getLogger(__name__)
+# One logger for the whole package (names.py uses the same name).
+log = logging.getLogger("voxgate.redact")
 
 CATEGORIES: tuple[str, ...] = ("email", "phone", "card", "name")
 PLACEHOLDERS: dict[str, str] = {c: f"[REDACTED_{c.upper()}]" for c in CATEGORIES}
@@ -97,6 +86,7 @@ _DIGIT_RUN = re.compile(r"\d(?:[ ,.-]?\d){11,22}")
 
 
 def _cued(text: str, start: int, cue: re.Pattern[str], reach: int = 60) -> bool:
+    """Whether `cue` occurs in the `reach` characters before `start`: the nets only fire after a cue word."""
     return bool(cue.search(text[max(0, start - reach):start]))
 
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Literal, TypeVar, overload
 
 import anyio
-from typing import Any, AsyncIterator, Literal, Mapping, Sequence, TypeVar, overload
-
 import httpx
 
 from voxgate import webhooks as _webhooks
 from voxgate.sdk import _calls
 from voxgate.sdk._base import DEFAULT_TIMEOUT, BaseClient, Transient, connection_error
-from voxgate.sdk._calls import _UNSET, Call, Options, StreamEvent, TimeoutTypes, TranscriptionResult
+from voxgate.sdk._calls import UNSET, Call, Options, StreamEvent, TimeoutTypes, TranscriptionResult
 from voxgate.sdk._files import FileTypes
 from voxgate.sdk._streaming import AsyncStream, AsyncStreamedBinaryResponse, BinaryResponse
 from voxgate.sdk.errors import TimeoutError as VoxgateTimeoutError
@@ -81,7 +81,7 @@ class AsyncClient(BaseClient):
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -151,7 +151,7 @@ class Speech:
         reference_audio: FileTypes | str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes = UNSET,
         idempotency_key: str | None = None,
     ) -> BinaryResponse:
         """Synthesise `input`; the whole audio is read before returning (see `with_streaming_response`).
@@ -183,7 +183,7 @@ class SpeechWithStreamingResponse:
         reference_audio: FileTypes | str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes = UNSET,
         idempotency_key: str | None = None,
     ) -> AsyncIterator[AsyncStreamedBinaryResponse]:
         """`async with ...create(...) as response: await response.stream_to_file("out.mp3")`: audio as it is made."""
@@ -293,7 +293,7 @@ class Transcriptions:
         redact: bool | str | Sequence[str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes = UNSET,
         idempotency_key: str | None = None,
     ) -> TranscriptionResult | AsyncStream[StreamEvent]:
         """Transcribe `file` (bytes, a path or a binary file).
@@ -328,7 +328,7 @@ class Translations:
         temperature: float | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes = UNSET,
         idempotency_key: str | None = None,
     ) -> Translation | TranslationVerbose | Text:
         """Translate speech in `file` into English text."""
@@ -352,11 +352,11 @@ class Models:
         self._client = client
 
     async def list(self, *, extra_headers: Mapping[str, str] | None = None,
-                   timeout: TimeoutTypes = _UNSET) -> Page[Model]:
+                   timeout: TimeoutTypes = UNSET) -> Page[Model]:
         return await self._client.request(_calls.models_list_call(_options(extra_headers, None, timeout)))
 
     async def retrieve(self, model: str, *, extra_headers: Mapping[str, str] | None = None,
-                 timeout: TimeoutTypes = _UNSET) -> Model:
+                 timeout: TimeoutTypes = UNSET) -> Model:
         return await self._client.request(_calls.model_retrieve_call(model, _options(extra_headers, None, timeout)))
 
 
@@ -383,7 +383,7 @@ class Jobs:
         webhook_url: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes = UNSET,
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a transcription (`async=true`); returns at once with the queued job."""
@@ -395,20 +395,20 @@ class Jobs:
                                       options=_options(extra_headers, extra_body, timeout, idempotency_key))
         return await self._client.request(call)
 
-    async def retrieve(self, job_id: str, *, timeout: TimeoutTypes = _UNSET) -> Job:
+    async def retrieve(self, job_id: str, *, timeout: TimeoutTypes = UNSET) -> Job:
         return await self._client.request(_calls.job_retrieve_call(job_id, _options(None, None, timeout)))
 
     async def list(self, *, limit: int | None = None, status: str | None = None,
-             timeout: TimeoutTypes = _UNSET) -> Page[Job]:
+             timeout: TimeoutTypes = UNSET) -> Page[Job]:
         """This key's jobs, newest first."""
         return await self._client.request(_calls.job_list_call(limit=limit, status=status,
                                                          options=_options(None, None, timeout)))
 
-    async def cancel(self, job_id: str, *, timeout: TimeoutTypes = _UNSET) -> Job:
+    async def cancel(self, job_id: str, *, timeout: TimeoutTypes = UNSET) -> Job:
         return await self._client.request(_calls.job_cancel_call(job_id, _options(None, None, timeout)))
 
     async def result(self, job_id: str, *, response_format: str | None = None,
-               timeout: TimeoutTypes = _UNSET) -> TranscriptionResult:
+               timeout: TimeoutTypes = UNSET) -> TranscriptionResult:
         """The finished transcript, rendered in any response_format (default: the job's own)."""
         return await self._client.request(
             _calls.job_result_call(job_id, response_format, _options(None, None, timeout)))

@@ -6,8 +6,9 @@ types; they differ only in how they wait."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar, Union
+from typing import Any, Generic, TypeVar, Union
 from urllib.parse import quote
 
 import httpx
@@ -39,7 +40,7 @@ StreamEvent = Union[TranscriptionTextDeltaEvent, TranscriptionTextSegmentEvent, 
                     dict[str, Any]]
 
 TEXT_FORMATS = ("text", "srt", "vtt")
-_UNSET: Any = object()
+UNSET: Any = object()
 
 
 def new_idempotency_key() -> str:
@@ -52,7 +53,7 @@ class Options:
 
     extra_headers: Mapping[str, str] | None = None
     extra_body: Mapping[str, Any] | None = None
-    timeout: TimeoutTypes | object = _UNSET
+    timeout: TimeoutTypes | object = UNSET
     idempotency_key: str | None = None
 
 
@@ -68,7 +69,7 @@ class Call(Generic[T]):
     headers: dict[str, str] = field(default_factory=dict)
     events: Callable[[dict[str, Any]], Any] | None = None
     """Set for SSE calls: how to read each event; the response is then returned as a stream."""
-    timeout: TimeoutTypes | object = _UNSET
+    timeout: TimeoutTypes | object = UNSET
     idempotency_key: str | None = None
     _opened: list[Any] = field(default_factory=list, repr=False)
 
@@ -83,7 +84,7 @@ class Call(Generic[T]):
         if self.idempotency_key:
             headers["Idempotency-Key"] = self.idempotency_key
         kwargs: dict[str, Any] = {"headers": headers, "params": self.params}
-        if self.timeout is not _UNSET:
+        if self.timeout is not UNSET:
             kwargs["timeout"] = self.timeout
         if self.file is not None:
             stream = self.file.open()

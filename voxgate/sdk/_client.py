@@ -11,14 +11,15 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from typing import Any, Iterator, Literal, Mapping, Sequence, TypeVar, overload
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal, TypeVar, overload
 
 import httpx
 
 from voxgate import webhooks as _webhooks
 from voxgate.sdk import _calls
 from voxgate.sdk._base import DEFAULT_TIMEOUT, BaseClient, Transient, connection_error
-from voxgate.sdk._calls import _UNSET, Call, Options, StreamEvent, TimeoutTypes, TranscriptionResult
+from voxgate.sdk._calls import UNSET, Call, Options, StreamEvent, TimeoutTypes, TranscriptionResult
 from voxgate.sdk._files import FileTypes
 from voxgate.sdk._streaming import BinaryResponse, Stream, StreamedBinaryResponse
 from voxgate.sdk.errors import TimeoutError as VoxgateTimeoutError
@@ -79,7 +80,7 @@ class Client(BaseClient):
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -149,7 +150,7 @@ class Speech:
         reference_audio: FileTypes | str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes = UNSET,
         idempotency_key: str | None = None,
     ) -> BinaryResponse:
         """Synthesise `input`; the whole audio is read before returning (see `with_streaming_response`).
@@ -181,7 +182,7 @@ class SpeechWithStreamingResponse:
         reference_audio: FileTypes | str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes = UNSET,
         idempotency_key: str | None = None,
     ) -> Iterator[StreamedBinaryResponse]:
         """`with ...create(...) as response: response.stream_to_file("out.mp3")`: audio as it is made."""
@@ -291,7 +292,7 @@ class Transcriptions:
         redact: bool | str | Sequence[str] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes = UNSET,
         idempotency_key: str | None = None,
     ) -> TranscriptionResult | Stream[StreamEvent]:
         """Transcribe `file` (bytes, a path or a binary file).
@@ -326,7 +327,7 @@ class Translations:
         temperature: float | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes = UNSET,
         idempotency_key: str | None = None,
     ) -> Translation | TranslationVerbose | Text:
         """Translate speech in `file` into English text."""
@@ -350,11 +351,11 @@ class Models:
         self._client = client
 
     def list(self, *, extra_headers: Mapping[str, str] | None = None,
-             timeout: TimeoutTypes = _UNSET) -> Page[Model]:
+             timeout: TimeoutTypes = UNSET) -> Page[Model]:
         return self._client.request(_calls.models_list_call(_options(extra_headers, None, timeout)))
 
     def retrieve(self, model: str, *, extra_headers: Mapping[str, str] | None = None,
-                 timeout: TimeoutTypes = _UNSET) -> Model:
+                 timeout: TimeoutTypes = UNSET) -> Model:
         return self._client.request(_calls.model_retrieve_call(model, _options(extra_headers, None, timeout)))
 
 
@@ -381,7 +382,7 @@ class Jobs:
         webhook_url: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        timeout: TimeoutTypes = _UNSET,
+        timeout: TimeoutTypes = UNSET,
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a transcription (`async=true`); returns at once with the queued job."""
@@ -393,20 +394,20 @@ class Jobs:
                                       options=_options(extra_headers, extra_body, timeout, idempotency_key))
         return self._client.request(call)
 
-    def retrieve(self, job_id: str, *, timeout: TimeoutTypes = _UNSET) -> Job:
+    def retrieve(self, job_id: str, *, timeout: TimeoutTypes = UNSET) -> Job:
         return self._client.request(_calls.job_retrieve_call(job_id, _options(None, None, timeout)))
 
     def list(self, *, limit: int | None = None, status: str | None = None,
-             timeout: TimeoutTypes = _UNSET) -> Page[Job]:
+             timeout: TimeoutTypes = UNSET) -> Page[Job]:
         """This key's jobs, newest first."""
         return self._client.request(_calls.job_list_call(limit=limit, status=status,
                                                          options=_options(None, None, timeout)))
 
-    def cancel(self, job_id: str, *, timeout: TimeoutTypes = _UNSET) -> Job:
+    def cancel(self, job_id: str, *, timeout: TimeoutTypes = UNSET) -> Job:
         return self._client.request(_calls.job_cancel_call(job_id, _options(None, None, timeout)))
 
     def result(self, job_id: str, *, response_format: str | None = None,
-               timeout: TimeoutTypes = _UNSET) -> TranscriptionResult:
+               timeout: TimeoutTypes = UNSET) -> TranscriptionResult:
         """The finished transcript, rendered in any response_format (default: the job's own)."""
         return self._client.request(
             _calls.job_result_call(job_id, response_format, _options(None, None, timeout)))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any, Union, cast
 
 FileContent = Union[bytes, bytearray, "os.PathLike[str]", IO[bytes]]
-FileTypes = Union[FileContent, tuple[Union[str, None], FileContent], tuple[Union[str, None], FileContent, str]]
+FileTypes = Union[FileContent, tuple[str | None, FileContent], tuple[str | None, FileContent, str]]
 """bytes, a path, an open binary file, or (filename, content[, content_type])."""
 
 DEFAULT_FILENAME = "upload"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, AsyncIterator, Callable, Generic, Iterator, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -83,7 +84,7 @@ class Stream(Generic[T]):
     def close(self) -> None:
         self.response.close()
 
-    def __enter__(self) -> "Stream[T]":
+    def __enter__(self) -> Stream[T]:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -120,7 +121,7 @@ class AsyncStream(Generic[T]):
     async def close(self) -> None:
         await self.response.aclose()
 
-    async def __aenter__(self) -> "AsyncStream[T]":
+    async def __aenter__(self) -> AsyncStream[T]:
         return self
 
     async def __aexit__(self, *_: object) -> None:

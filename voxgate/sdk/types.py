@@ -4,8 +4,9 @@ carries the `request_id` of the response it came from."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any, Generic, Iterator, Literal, TypeVar, Union
+from typing import Any, Generic, Literal, TypeVar, Union
 
 __all__ = [
     "UsageDuration",
@@ -226,7 +227,7 @@ class Text(str):
 
     request_id: str | None
 
-    def __new__(cls, value: str, request_id: str | None = None) -> "Text":
+    def __new__(cls, value: str, request_id: str | None = None) -> Text:
         obj = super().__new__(cls, value)
         obj.request_id = request_id
         return obj

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 _SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS api_keys (

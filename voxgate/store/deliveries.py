@@ -1,32 +1,19 @@
-"""Webhook deliveries: a durable outbox in the SQLite file and the sender that drains it.
+"""Webhook deliveries in the SQLite file: a durable outbox and the log of every attempt.
 
-An event row is written in the same transaction that finishes its job, so a crash can delay a
-webhook but never lose it. Delivery is at-least-once: a sender that dies after POSTing but before
-recording the outcome leaves a claim that expires, and the event goes out again (receivers dedupe on
-the event `id`). Non-2xx answers and timeouts are retried with exponential backoff, up to
-`max_attempts`; every attempt is logged and listed by GET /v1/webhooks/deliveries."""
+An event row is written in the same transaction that finishes its job (`insert_delivery` takes the
+caller's connection), so a crash can delay a webhook but never lose it. The sender (voxgate.jobs)
+decides retries; this module only persists what it decided."""
 
 from __future__ import annotations
 
 import json
-import logging
-import os
 import secrets
 import sqlite3
-import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-
-from voxgate import __version__
 from voxgate.store.db import Database
-from voxgate.webhooks import SIGNATURE_HEADER, signature_header
-
-log = logging.getLogger("voxgate.webhooks")
+from voxgate.store.interfaces import Delivery, DeliveryAttempt, OutboundEvent
 
 SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS webhook_deliveries (
@@ -66,93 +53,59 @@ SCHEMA: list[str] = [
     )""",
 ]
 
-SECRET_FILE = "webhook_secret"
-MAX_ERROR_CHARS = 500
 
 
-def load_or_create_secret(data_dir: Path, configured: str | None = None) -> str:
-    """VOXGATE_WEBHOOK_SECRET if set, else the secret in the data dir, created once (mode 0600).
-    O_EXCL makes concurrent first starts agree on one secret."""
-    if configured:
-        return configured
-    path = data_dir / SECRET_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # another process may be writing it right now
-            secret = path.read_text().strip()
-            if secret:
-                return secret
-            time.sleep(0.02)
-        raise RuntimeError(f"the webhook secret file {path} is empty") from None
-    secret = "whsec_" + secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secret + "\n")
-    return secret
+def insert_delivery(conn: sqlite3.Connection, out: OutboundEvent, resend_of: str | None = None) -> str:
+    """Insert a pending delivery inside the caller's transaction; returns its id."""
+    delivery_id = "whd_" + secrets.token_hex(12)
+    now = time.time()
+    conn.execute(
+        "INSERT INTO webhook_deliveries (id, key_id, event_id, event_type, job_id, url, payload, status,"
+        " max_attempts, next_attempt_at, created_at, resend_of)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        (delivery_id, out.key_id, out.event["id"], out.event["type"], out.job_id, out.url,
+         json.dumps(out.event, ensure_ascii=False, separators=(",", ":")), out.max_attempts, now, now, resend_of),
+    )
+    return delivery_id
 
 
-def validate_url(url: str) -> str | None:
-    """None if `url` can receive webhooks, else why not (for a 400)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "webhook_url must be an absolute http(s) URL"
-    if len(url) > 2048:
-        return "webhook_url is longer than 2048 characters"
-    return None
+def _delivery(row: sqlite3.Row, attempts: list[sqlite3.Row] | None = None) -> Delivery:
+    return Delivery(
+        id=row["id"], key_id=row["key_id"], event_id=row["event_id"], event_type=row["event_type"],
+        job_id=row["job_id"], url=row["url"], payload=row["payload"], status=row["status"],
+        attempts=int(row["attempts"]), max_attempts=int(row["max_attempts"]),
+        next_attempt_at=row["next_attempt_at"], last_status_code=row["last_status_code"],
+        last_error=row["last_error"], created_at=row["created_at"], delivered_at=row["delivered_at"],
+        resend_of=row["resend_of"],
+        attempt_log=tuple(DeliveryAttempt(a["attempt"], a["at"], a["status_code"], a["error"], a["duration_ms"])
+                          for a in attempts or ()),
+    )
 
 
-def new_event(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "evt_" + secrets.token_hex(12), "object": "event", "type": event_type,
-            "created": int(time.time()), "data": data}
+class SqliteDeliveryStore:
+    """The embedded `voxgate.store.interfaces.DeliveryStore`."""
 
-
-@dataclass(frozen=True)
-class DeliveryPolicy:
-    max_attempts: int = 8
-    base_delay_s: float = 5.0
-    max_delay_s: float = 3600.0
-    timeout_s: float = 10.0
-
-    def backoff(self, attempts: int) -> float:
-        """Delay after the `attempts`-th failure: base, 2x, 4x, ... capped."""
-        return min(self.base_delay_s * float(2 ** max(0, attempts - 1)), self.max_delay_s)
-
-
-class DeliveryStore:
-    def __init__(self, db: Database, policy: DeliveryPolicy) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.policy = policy
         db.add_schema(SCHEMA)
 
     # ---- the outbox ----
 
-    def enqueue(self, conn: sqlite3.Connection, *, key_id: str, url: str, event: dict[str, Any],
-                job_id: str | None, resend_of: str | None = None) -> str:
-        """Insert a pending delivery inside the caller's transaction; returns its id."""
-        delivery_id = "whd_" + secrets.token_hex(12)
-        now = time.time()
-        conn.execute(
-            "INSERT INTO webhook_deliveries (id, key_id, event_id, event_type, job_id, url, payload, status,"
-            " max_attempts, next_attempt_at, created_at, resend_of)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-            (delivery_id, key_id, event["id"], event["type"], job_id, url,
-             json.dumps(event, ensure_ascii=False, separators=(",", ":")), self.policy.max_attempts, now, now,
-             resend_of),
-        )
-        return delivery_id
+    def enqueue(self, event: OutboundEvent, resend_of: str | None = None) -> str:
+        with self.db.transaction() as conn:
+            return insert_delivery(conn, event, resend_of)
 
-    def claim_due(self) -> sqlite3.Row | None:
-        """Take one due delivery for one attempt; the claim outlives the attempt's timeout."""
+    def claim_due(self, hold_s: float) -> Delivery | None:
+        """Take one due delivery for one attempt; the claim must outlive the attempt's timeout."""
         now = time.time()
         with self.db.transaction() as conn:
             rows = conn.execute(
                 "UPDATE webhook_deliveries SET claimed_until = ? WHERE id = ("
                 " SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
                 " AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY next_attempt_at LIMIT 1) RETURNING *",
-                (now + self.policy.timeout_s + 30, now, now),
+                (now + hold_s, now, now),
             ).fetchall()
-        return rows[0] if rows else None
+        return _delivery(rows[0]) if rows else None
 
     def next_due_in(self) -> float | None:
         row = self.db.conn().execute(
@@ -160,40 +113,21 @@ class DeliveryStore:
             " WHERE status = 'pending'").fetchone()
         return None if row is None or row["due"] is None else max(0.0, row["due"] - time.time())
 
-    def record(self, row: sqlite3.Row, status_code: int | None, error: str | None, duration_ms: float) -> str:
-        """Log one attempt and decide: succeeded, pending (retry later) or failed (attempts used up)."""
+    def record(self, delivery: Delivery, status_code: int | None, error: str | None, duration_ms: float,
+               status: str, next_attempt_at: float | None) -> None:
         now = time.time()
-        attempt = int(row["attempts"]) + 1
-        ok = status_code is not None and 200 <= status_code < 300
-        if ok:
-            status, next_at = "succeeded", None
-        elif attempt >= int(row["max_attempts"]):
-            status, next_at = "failed", None
-        else:
-            status, next_at = "pending", now + self.policy.backoff(attempt)
+        attempt = delivery.attempts + 1
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?)", (row["id"], attempt, now, status_code, error, round(duration_ms, 1)))
+                " VALUES (?, ?, ?, ?, ?, ?)", (delivery.id, attempt, now, status_code, error, round(duration_ms, 1)))
             conn.execute(
                 "UPDATE webhook_deliveries SET attempts = ?, status = ?, next_attempt_at = ?, claimed_until = NULL,"
                 " last_status_code = ?, last_error = ?, delivered_at = ? WHERE id = ?",
-                (attempt, status, next_at, status_code, error, now if ok else None, row["id"]))
-        return status
+                (attempt, status, next_attempt_at, status_code, error, now if status == "succeeded" else None,
+                 delivery.id))
 
     # ---- what the API shows ----
-
-    def public(self, row: sqlite3.Row, attempts: list[sqlite3.Row]) -> dict[str, Any]:
-        return {
-            "id": row["id"], "object": "webhook.delivery", "event_id": row["event_id"],
-            "event_type": row["event_type"], "job_id": row["job_id"], "url": row["url"], "status": row["status"],
-            "attempts": row["attempts"], "max_attempts": row["max_attempts"],
-            "next_attempt_at": row["next_attempt_at"] if row["status"] == "pending" else None,
-            "delivered_at": row["delivered_at"], "last_status_code": row["last_status_code"],
-            "last_error": row["last_error"], "created_at": row["created_at"], "resend_of": row["resend_of"],
-            "attempt_log": [{"attempt": a["attempt"], "at": a["at"], "status_code": a["status_code"],
-                             "error": a["error"], "duration_ms": a["duration_ms"]} for a in attempts],
-        }
 
     def _attempts(self, ids: list[str]) -> dict[str, list[sqlite3.Row]]:
         out: dict[str, list[sqlite3.Row]] = {i: [] for i in ids}
@@ -204,13 +138,13 @@ class DeliveryStore:
                 out[a["delivery_id"]].append(a)
         return out
 
-    def get(self, delivery_id: str, key_id: str) -> dict[str, Any] | None:
+    def get(self, delivery_id: str, key_id: str) -> Delivery | None:
         row = self.db.conn().execute("SELECT * FROM webhook_deliveries WHERE id = ? AND key_id = ?",
                                      (delivery_id, key_id)).fetchone()
-        return None if row is None else self.public(row, self._attempts([row["id"]])[row["id"]])
+        return None if row is None else _delivery(row, self._attempts([row["id"]])[row["id"]])
 
     def list(self, key_id: str, *, job_id: str | None = None, status: str | None = None,
-             limit: int = 20) -> list[dict[str, Any]]:
+             limit: int = 20) -> list[Delivery]:
         sql, args = "SELECT * FROM webhook_deliveries WHERE key_id = ?", [key_id]
         if job_id:
             sql += " AND job_id = ?"
@@ -221,17 +155,18 @@ class DeliveryStore:
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         rows = self.db.conn().execute(sql, (*args, limit)).fetchall()
         attempts = self._attempts([r["id"] for r in rows])
-        return [self.public(r, attempts[r["id"]]) for r in rows]
+        return [_delivery(r, attempts[r["id"]]) for r in rows]
 
-    def resend(self, delivery_id: str, key_id: str) -> dict[str, Any] | None:
-        """A new delivery of the same event (same event id and body) to the same URL."""
+    def resend(self, delivery_id: str, key_id: str) -> Delivery | None:
         with self.db.transaction() as conn:
             row = conn.execute("SELECT * FROM webhook_deliveries WHERE id = ? AND key_id = ?",
                                (delivery_id, key_id)).fetchone()
             if row is None:
                 return None
-            new_id = self.enqueue(conn, key_id=key_id, url=row["url"], event=json.loads(row["payload"]),
-                                  job_id=row["job_id"], resend_of=row["id"])
+            event: dict[str, Any] = json.loads(row["payload"])
+            out = OutboundEvent(key_id=key_id, url=row["url"], event=event, job_id=row["job_id"],
+                                max_attempts=int(row["max_attempts"]))
+            new_id = insert_delivery(conn, out, resend_of=row["id"])
         return self.get(new_id, key_id)
 
     # ---- per-key default URL ----
@@ -247,83 +182,3 @@ class DeliveryStore:
             else:
                 conn.execute("INSERT OR REPLACE INTO webhook_defaults (key_id, url, updated_at) VALUES (?, ?, ?)",
                              (key_id, url, time.time()))
-
-
-class WebhookSender:
-    """Background threads that POST due deliveries, signed, and record each outcome."""
-
-    def __init__(self, store: DeliveryStore, secret: str, workers: int = 2) -> None:
-        self.store = store
-        self.secret = secret
-        self.workers = workers
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._http: httpx.Client | None = None
-
-    def start(self) -> None:
-        if self._threads:
-            return
-        self._stop.clear()
-        self._http = httpx.Client(timeout=self.store.policy.timeout_s, follow_redirects=False,
-                                  headers={"user-agent": f"voxgate-webhooks/{__version__}"})
-        for i in range(self.workers):
-            thread = threading.Thread(target=self._loop, name=f"voxgate-webhooks-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads.clear()
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-
-    def wake(self) -> None:
-        """New deliveries are queued: look now instead of at the next poll."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                row = self.store.claim_due()
-                if row is not None:
-                    self._deliver(row)
-                    continue
-                due = self.store.next_due_in()
-            except Exception:  # a locked or broken database must not end the sender
-                log.exception("webhook sender error")
-                due = 1.0
-            self._wake.wait(timeout=min(due if due is not None else 5.0, 5.0))
-            self._wake.clear()
-
-    def _deliver(self, row: sqlite3.Row) -> None:
-        body = row["payload"].encode()
-        headers = {
-            "content-type": "application/json",
-            SIGNATURE_HEADER: signature_header(body, self.secret),
-            "voxgate-event-id": row["event_id"],
-            "voxgate-event-type": row["event_type"],
-            "voxgate-delivery-id": row["id"],
-            "voxgate-delivery-attempt": str(int(row["attempts"]) + 1),
-        }
-        started = time.perf_counter()
-        status_code: int | None = None
-        error: str | None = None
-        try:
-            assert self._http is not None
-            response = self._http.post(row["url"], content=body, headers=headers)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}: {response.text[:200]}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-        elapsed = (time.perf_counter() - started) * 1000
-        outcome = self.store.record(row, status_code, error, elapsed)
-        log.info(json.dumps({"event": "webhook_delivery", "delivery_id": row["id"], "event_id": row["event_id"],
-                             "event_type": row["event_type"], "url": row["url"], "attempt": int(row["attempts"]) + 1,
-                             "status_code": status_code, "outcome": outcome, "ms": round(elapsed, 1),
-                             "error": error}))

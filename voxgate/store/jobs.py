@@ -14,13 +14,12 @@ import secrets
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any
 
+from voxgate.store import ledger
 from voxgate.store.db import Database
-
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-TERMINAL: tuple[str, ...] = ("succeeded", "failed", "cancelled")
+from voxgate.store.deliveries import insert_delivery
+from voxgate.store.interfaces import FollowUp, JobEnd, JobRecord
 
 SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS transcription_jobs (
@@ -31,7 +30,7 @@ SCHEMA: list[str] = [
         model TEXT NOT NULL,
         response_format TEXT NOT NULL,
         words INTEGER NOT NULL DEFAULT 0,
-        fields TEXT NOT NULL,
+        request TEXT NOT NULL,
         input_path TEXT NOT NULL,
         filename TEXT,
         input_bytes INTEGER,
@@ -91,99 +90,35 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    key_id: str
-    status: str
-    task: str
-    model: str
-    response_format: str
-    words: bool
-    fields: dict[str, list[Any]]
-    input_path: str
-    filename: str | None
-    input_bytes: int | None
-    webhook_url: str | None
-    request_id: str | None
-    idempotency_key: str | None
-    progress: float
-    attempts: int
-    owner: str | None
-    lease_expires_at: float | None
-    cancel_requested: bool
-    created_at: float
-    started_at: float | None
-    completed_at: float | None
-    duration: float | None
-    billed_seconds: int | None
-    result: str | None
-    error: dict[str, Any] | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "JobRecord":
-        data = dict(row)
-        data["words"] = bool(data["words"])
-        data["cancel_requested"] = bool(data["cancel_requested"])
-        data["fields"] = json.loads(data["fields"])
-        data["error"] = json.loads(data["error"]) if data["error"] else None
-        return cls(**data)
-
-    @property
-    def done(self) -> bool:
-        return self.status in TERMINAL
-
-    def public(self) -> dict[str, Any]:
-        """The `transcription.job` object clients see."""
-        body: dict[str, Any] = {
-            "id": self.id,
-            "object": "transcription.job",
-            "status": self.status,
-            "model": self.model,
-            "task": self.task,
-            "response_format": self.response_format,
-            "progress": round(self.progress, 4),
-            "created_at": int(self.created_at),
-            "started_at": int(self.started_at) if self.started_at else None,
-            "completed_at": int(self.completed_at) if self.completed_at else None,
-            "attempts": self.attempts,
-            "cancel_requested": self.cancel_requested,
-            "webhook_url": self.webhook_url,
-            "filename": self.filename,
-            "bytes": self.input_bytes,
-            "duration": self.duration,
-            "usage": {"type": "duration", "seconds": self.billed_seconds} if self.billed_seconds is not None else None,
-            "error": self.error,
-            "result_url": f"/v1/jobs/{self.id}/result" if self.status == "succeeded" else None,
-        }
-        return body
-
-
-@dataclass(frozen=True)
-class NewJob:
-    id: str
-    key_id: str
-    task: str
-    model: str
-    response_format: str
-    words: bool
-    fields: dict[str, list[Any]]
-    input_path: str
-    filename: str | None
-    input_bytes: int
-    webhook_url: str | None
-    request_id: str | None
-    idempotency_key: str | None
-
-
 def new_job_id() -> str:
     return "job_" + secrets.token_hex(12)
 
 
-class JobStore:
+def _record(row: sqlite3.Row) -> JobRecord:
+    data = dict(row)
+    data["words"] = bool(data["words"])
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    data["error"] = json.loads(data["error"]) if data["error"] else None
+    return JobRecord(**data)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Tables from before typed requests stored raw form fields in `fields`: the column is now `request`
+    (JobService still reads such a job's old fields)."""
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(transcription_jobs)")}
+    if "fields" in columns and "request" not in columns:
+        conn.execute("ALTER TABLE transcription_jobs RENAME COLUMN fields TO request")
+
+
+class SqliteJobStore:
+    """The embedded `voxgate.store.interfaces.JobStore`."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.add_schema(SCHEMA)
+        db.add_schema(SCHEMA[:1])
+        with db.transaction() as conn:
+            _migrate(conn)
+        db.add_schema(SCHEMA[1:])
 
     # ---- reads ----
 
@@ -194,7 +129,7 @@ class JobStore:
             sql += " AND key_id = ?"
             args.append(key_id)
         row = self.db.conn().execute(sql, args).fetchone()
-        return None if row is None else JobRecord.from_row(row)
+        return None if row is None else _record(row)
 
     def list_for_key(self, key_id: str, *, limit: int = 20, status: str | None = None,
              before: float | None = None) -> list[JobRecord]:
@@ -208,24 +143,19 @@ class JobStore:
             args.append(before)
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(limit)
-        return [JobRecord.from_row(r) for r in self.db.conn().execute(sql, args).fetchall()]
-
-    def running_owned_by(self, owner: str) -> list[JobRecord]:
-        rows = self.db.conn().execute("SELECT * FROM transcription_jobs WHERE status = 'running' AND owner = ?",
-                                      (owner,)).fetchall()
-        return [JobRecord.from_row(r) for r in rows]
+        return [_record(r) for r in self.db.conn().execute(sql, args).fetchall()]
 
     # ---- writes ----
 
-    def create(self, job: NewJob) -> JobRecord:
+    def create(self, job: JobRecord) -> JobRecord:
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO transcription_jobs (id, key_id, status, task, model, response_format, words, fields,"
+                "INSERT INTO transcription_jobs (id, key_id, status, task, model, response_format, words, request,"
                 " input_path, filename, input_bytes, webhook_url, request_id, idempotency_key, created_at)"
                 " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job.id, job.key_id, job.task, job.model, job.response_format, int(job.words),
-                 json.dumps(job.fields), job.input_path, job.filename, job.input_bytes, job.webhook_url,
-                 job.request_id, job.idempotency_key, time.time()),
+                (job.id, job.key_id, job.task, job.model, job.response_format, int(job.words), job.request,
+                 job.input_path, job.filename, job.input_bytes, job.webhook_url, job.request_id,
+                 job.idempotency_key, time.time()),
             )
         record = self.get(job.id)
         assert record is not None
@@ -242,7 +172,7 @@ class JobStore:
                 "             ORDER BY created_at, id LIMIT 1) AND status = 'queued' RETURNING *",
                 (owner, now + lease_s, now),
             ).fetchall()
-        return JobRecord.from_row(rows[0]) if rows else None
+        return _record(rows[0]) if rows else None
 
     def heartbeat(self, job_id: str, owner: str, lease_s: float, progress: float | None = None) -> bool | None:
         """Renew the lease (and save progress). False: the job is no longer ours; None: cancel requested."""
@@ -259,37 +189,36 @@ class JobStore:
         return None if rows[0]["cancel_requested"] else True
 
     def succeed(self, job_id: str, owner: str, result: str, duration: float, billed_seconds: int,
-                also: Callable[[sqlite3.Connection, JobRecord], None] | None = None) -> JobRecord | None:
-        """Store the result; `also` runs in the same transaction (the ledger row), only if we still own it."""
-        with self.db.transaction() as conn:
-            rows = conn.execute(
-                "UPDATE transcription_jobs SET status = 'succeeded', progress = 1, result = ?, duration = ?,"
-                " billed_seconds = ?, completed_at = ?, owner = NULL, lease_expires_at = NULL"
-                " WHERE id = ? AND owner = ? AND status = 'running' RETURNING *",
-                (result, duration, billed_seconds, time.time(), job_id, owner),
-            ).fetchall()
-            if not rows:
-                return None
-            record = JobRecord.from_row(rows[0])
-            if also is not None:
-                also(conn, record)
-        return record
+                follow: FollowUp | None = None) -> JobRecord | None:
+        """Store the result and `follow`'s ledger row and webhook in one transaction, only if we still own it."""
+        return self._end(
+            "UPDATE transcription_jobs SET status = 'succeeded', progress = 1, result = ?, duration = ?,"
+            " billed_seconds = ?, completed_at = ?, owner = NULL, lease_expires_at = NULL"
+            " WHERE id = ? AND owner = ? AND status = 'running' RETURNING *",
+            (result, duration, billed_seconds, time.time(), job_id, owner), follow)
 
     def finish(self, job_id: str, owner: str, status: str, error: dict[str, Any] | None,
-               also: Callable[[sqlite3.Connection, JobRecord], None] | None = None) -> JobRecord | None:
-        """Mark our running job failed or cancelled; `also` runs in the same transaction."""
+               follow: FollowUp | None = None) -> JobRecord | None:
+        """Mark our running job failed or cancelled, with `follow`'s writes in the same transaction."""
+        return self._end(
+            "UPDATE transcription_jobs SET status = ?, error = ?, completed_at = ?, owner = NULL,"
+            " lease_expires_at = NULL WHERE id = ? AND owner = ? AND status = 'running' RETURNING *",
+            (status, json.dumps(error) if error else None, time.time(), job_id, owner), follow)
+
+    def _end(self, update: str, args: tuple[Any, ...], follow: FollowUp | None) -> JobRecord | None:
+        """Run a job's final UPDATE (conditional on its owner) and, if it matched, its follow-up writes."""
         with self.db.transaction() as conn:
-            rows = conn.execute(
-                "UPDATE transcription_jobs SET status = ?, error = ?, completed_at = ?, owner = NULL,"
-                " lease_expires_at = NULL WHERE id = ? AND owner = ? AND status = 'running' RETURNING *",
-                (status, json.dumps(error) if error else None, time.time(), job_id, owner),
-            ).fetchall()
+            rows = conn.execute(update, args).fetchall()
             if not rows:
                 return None
-            record = JobRecord.from_row(rows[0])
-            if also is not None:
-                also(conn, record)
+            record = _record(rows[0])
+            if follow is not None:
+                _write_end(conn, record.id, follow(record))
         return record
+
+    def close_out(self, job_id: str, end: JobEnd) -> None:
+        with self.db.transaction() as conn:
+            _write_end(conn, job_id, end)
 
     def release(self, job_id: str, owner: str) -> bool:
         """Give a running job back to the queue (this server is shutting down)."""
@@ -338,10 +267,15 @@ class JobStore:
                     (max_attempts, max_attempts, error, max_attempts, now, row["id"], row["owner"]),
                 ).fetchall()
             if updated:
-                record = JobRecord.from_row(updated[0])
+                record = _record(updated[0])
                 touched.append((record, "failed" if record.status == "failed" else "requeued"))
         return touched
 
-    def counts(self) -> dict[str, int]:
-        rows = self.db.conn().execute("SELECT status, COUNT(*) AS n FROM transcription_jobs GROUP BY status")
-        return {r["status"]: int(r["n"]) for r in rows}
+
+def _write_end(conn: sqlite3.Connection, job_id: str, end: JobEnd) -> None:
+    """A job's ledger row, its dropped credit hold and its webhook, inside the job's own transaction."""
+    if end.charge is not None:
+        ledger.charge(conn, end.charge)
+    ledger.release_hold(conn, job_id)
+    if end.webhook is not None:
+        insert_delivery(conn, end.webhook)

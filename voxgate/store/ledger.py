@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from voxgate.store.interfaces import Charge, InsufficientCredits, UsageRow
 
@@ -13,7 +13,7 @@ HOLD_TTL_S = 6 * 3600  # a hold older than this belongs to a crashed process and
 
 
 def utc_day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
 
 
 def reserve(conn: sqlite3.Connection, key_id: str, request_id: str, cost_nano: int) -> bool:
@@ -27,7 +27,8 @@ def reserve(conn: sqlite3.Connection, key_id: str, request_id: str, cost_nano: i
     balance = int(row["credits_nano"])
     if balance - held < cost_nano:
         raise InsufficientCredits(balance, int(held), cost_nano)
-    conn.execute("INSERT OR REPLACE INTO credit_holds (request_id, key_id, amount_nano, created_at) VALUES (?, ?, ?, ?)",
+    conn.execute("INSERT OR REPLACE INTO credit_holds (request_id, key_id, amount_nano, created_at)"
+                 " VALUES (?, ?, ?, ?)",
                  (request_id, key_id, cost_nano, now))
     return True
 

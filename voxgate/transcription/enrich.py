@@ -6,17 +6,16 @@ not into responses, the idempotency store, job results or logs."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from voxgate.asr.types import Segment, Transcript
+from voxgate.diarize import SpeakerTurn, assign_speakers, diarize, match_known_speakers
+from voxgate.redact import redact_transcript
+from voxgate.transcript import Segment, Transcript
 
-if TYPE_CHECKING:
-    from voxgate.asr.speaker_labels import SpeakerTurn
-
-log = logging.getLogger("voxgate.asr.enrich")
+log = logging.getLogger("voxgate.transcription.enrich")
 
 
 @dataclass(frozen=True)
@@ -28,11 +27,6 @@ class Enrichment:
     max_speakers: int | None = None
     known_speakers: dict[str, np.ndarray] = field(default_factory=dict)  # name -> 16 kHz reference clip
     redact: frozenset[str] | None = None
-
-    @property
-    def needs_words(self) -> bool:
-        """Diarization splits segments at speaker changes word by word, so it needs word timings."""
-        return self.diarize
 
     @property
     def active(self) -> bool:
@@ -47,9 +41,7 @@ class SpeakerMap:
     labels: dict[int, str]
 
     @classmethod
-    def compute(cls, audio: np.ndarray, opts: Enrichment) -> "SpeakerMap":
-        from voxgate.asr.diarize import diarize, match_known_speakers
-
+    def compute(cls, audio: np.ndarray, opts: Enrichment) -> SpeakerMap:
         turns = diarize(audio, min_speakers=opts.min_speakers, max_speakers=opts.max_speakers)
         named = match_known_speakers(audio, turns, opts.known_speakers) if opts.known_speakers else {}
         labels: dict[int, str] = {}
@@ -64,24 +56,16 @@ class SpeakerMap:
         return cls(turns=turns, labels=labels)
 
     def label(self, transcript: Transcript) -> Transcript:
-        from voxgate.asr.diarize import assign_speakers
-
         if not self.turns:
             return transcript
         return assign_speakers(transcript, self.turns, self.labels)
 
 
-def enrich(audio: np.ndarray | None, transcript: Transcript, opts: Enrichment,
-           speakers: SpeakerMap | None = None) -> Transcript:
-    """Diarize (when asked) then redact (when asked) a whole transcript."""
-    if opts.diarize:
-        if speakers is None:
-            assert audio is not None, "diarization needs the audio"
-            speakers = SpeakerMap.compute(audio, opts)
+def enrich(transcript: Transcript, opts: Enrichment, speakers: SpeakerMap | None = None) -> Transcript:
+    """Label speakers (when `speakers` were computed) then redact (when asked) a whole transcript."""
+    if opts.diarize and speakers is not None:
         transcript = speakers.label(transcript)  # assign_speakers renumbers the split segments
     if opts.redact:
-        from voxgate.asr.redact import redact_transcript
-
         transcript = redact_transcript(transcript, opts.redact)
     return transcript
 
@@ -123,8 +107,6 @@ class StreamEnricher:
                 self._held = self._held[1:]
 
     def _redacted_pair(self) -> list[Segment]:
-        from voxgate.asr.redact import redact_transcript
-
         assert self.opts.redact
         pair = redact_transcript(Transcript(self.task, self.language, 0.0, list(self._held)), self.opts.redact)
         self._held = pair.segments

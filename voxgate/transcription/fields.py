@@ -1,13 +1,19 @@
-"""Request fields from multipart forms and JSON bodies, read the same way.
+"""Request fields from multipart forms and JSON bodies, read the same way (no HTTP here: name -> values).
 
 The OpenAI SDK flattens lists to repeated `name[]` parts and dicts to `name[key]`; JSON clients send
 native lists, dicts and booleans. `Fields` hides the difference from the routers."""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+import re
+from typing import Any, TypeVar
 
-from voxgate.api.errors import bad_request
+from voxgate.errors import bad_request
+
+N = TypeVar("N", int, float)
+_DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=.-]+)*;base64,", re.IGNORECASE)
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
@@ -18,7 +24,7 @@ class Fields:
         self.values = values
 
     @classmethod
-    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> "Fields":
+    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> Fields:
         values: dict[str, list[Any]] = {}
         for name, value in pairs:
             key = name[:-2] if name.endswith("[]") else name
@@ -26,7 +32,7 @@ class Fields:
         return cls(values)
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> "Fields":
+    def from_json(cls, body: dict[str, Any]) -> Fields:
         values: dict[str, list[Any]] = {}
         for name, value in body.items():
             key = name[:-2] if name.endswith("[]") else name
@@ -43,7 +49,7 @@ class Fields:
     def has(self, name: str) -> bool:
         return name in self.values
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def text(self, name: str, default: str | None = None) -> str | None:
         vals = self.values.get(name)
         if not vals:
             return default
@@ -52,7 +58,7 @@ class Fields:
             raise bad_request(f"'{name}' must be a string", param=name)
         return str(value)
 
-    def list(self, name: str) -> list[str]:
+    def texts(self, name: str) -> list[str]:
         out: list[str] = []
         for value in self.values.get(name, []):
             if isinstance(value, str) and "," in value and not value.startswith("data:"):
@@ -61,7 +67,7 @@ class Fields:
                 out.append(str(value))
         return out
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def flag(self, name: str, default: bool = False) -> bool:
         vals = self.values.get(name)
         if not vals:
             return default
@@ -75,31 +81,28 @@ class Fields:
             return False
         raise bad_request(f"'{name}' must be true or false, got {str(value)[:40]!r}", param=name)
 
-    def float(self, name: str, default: float, low: float, high: float) -> float:
-        raw = self.str(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise bad_request(f"'{name}' must be a number, got {raw[:40]!r}", param=name) from None
-        if not low <= value <= high:
-            raise bad_request(f"'{name}' must be between {low} and {high}, got {value}", param=name)
-        return value
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self._number(name, float, low, high)
+        return default if value is None else value
 
-    def int(self, name: str, low: int, high: int) -> int | None:
-        raw = self.str(name)
+    def integer(self, name: str, low: int, high: int) -> int | None:
+        return self._number(name, int, low, high)
+
+    def _number(self, name: str, kind: type[N], low: N, high: N) -> N | None:
+        """The field as `kind` within [low, high]; None when absent or empty; else a 400 naming it."""
+        raw = self.text(name)
         if raw is None or raw == "":
             return None
         try:
-            value = int(raw)
+            value = kind(raw)
         except ValueError:
-            raise bad_request(f"'{name}' must be an integer, got {raw[:40]!r}", param=name) from None
+            what = "an integer" if kind is int else "a number"
+            raise bad_request(f"'{name}' must be {what}, got {raw[:40]!r}", param=name) from None
         if not low <= value <= high:
             raise bad_request(f"'{name}' must be between {low} and {high}, got {value}", param=name)
         return value
 
-    def dict(self, name: str) -> dict[str, Any] | None:
+    def mapping(self, name: str) -> dict[str, Any] | None:
         """A nested object: `name` as a JSON object, or `name[key]` form parts."""
         for value in self.values.get(name, []):
             if isinstance(value, dict):
@@ -107,3 +110,12 @@ class Fields:
         prefix = name + "["
         nested = {k[len(prefix):-1]: v[0] for k, v in self.values.items() if k.startswith(prefix) and k.endswith("]")}
         return nested or None
+
+
+def decode_base64(value: str, param: str) -> bytes:
+    """Plain base64 or a data URL (audio sent in JSON); anything else is a 400 naming the field."""
+    text = _DATA_URL.sub("", value.strip(), count=1)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request(f"'{param}' is not valid base64 audio", param=param) from None

@@ -6,12 +6,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from voxgate.asr.types import Segment, Transcript
 from voxgate.models.languages import language_name
+from voxgate.transcript import Segment, Transcript
 
 TEXT_FORMATS = ("text", "srt", "vtt")
 JSON_FORMATS = ("json", "verbose_json", "diarized_json")
 ALL_FORMATS = JSON_FORMATS[:2] + TEXT_FORMATS + JSON_FORMATS[2:]
+
+
+def formats_for(task: str) -> tuple[str, ...]:
+    """The response formats of a task: a translation has no diarized_json."""
+    return ALL_FORMATS if task == "transcribe" else tuple(f for f in ALL_FORMATS if f != "diarized_json")
 
 
 def usage(transcript: Transcript) -> dict[str, Any]:

@@ -1,70 +1,77 @@
-"""Transcription as a blocking call (run it off the event loop): file -> samples on disk -> windows -> Transcript."""
+"""The transcription use case, HTTP-free: an upload on disk and a TranscriptionRequest in, a Transcript out.
+
+Blocking and CPU-bound (run it off the event loop). Shared by the API routes, async jobs and the CLI, so
+all three decode, diarize, redact and render alike."""
 
 from __future__ import annotations
 
+import functools
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
-from voxgate.asr import longform
-from voxgate.asr.engine import DecodeOptions, WhisperEngine
-from voxgate.asr.enrich import Enrichment, SpeakerMap, StreamEnricher, enrich
-from voxgate.asr.types import Segment, Transcript
-from voxgate.asr.vad import VadParams
-from voxgate.audio.decode import PcmFile, decode_to_file
-from voxgate.models.stats import InferenceCounter
-from voxgate.models.catalog import ModelSpec
+from voxgate import asr
+from voxgate.asr import WhisperEngine
+from voxgate.audio.decode import AudioDecodeError, PcmFile, decode_to_file
+from voxgate.config import AsrSettings
+from voxgate.errors import bad_request
+from voxgate.models.catalog import Catalog, ModelSpec
 from voxgate.models.registry import ModelRegistry
-
-
-@dataclass(frozen=True)
-class TranscriptionParams:
-    """Everything a transcription or translation request asks for, already validated."""
-
-    model: ModelSpec
-    decode: DecodeOptions
-    response_format: str = "json"
-    words: bool = False
-    stream: bool = False
-    extras: dict[str, object] = field(default_factory=dict)
-    chunking: VadParams | None = None  # chunking_strategy; None: one pass up to 30 s, VAD windows beyond
-    enrich: Enrichment = field(default_factory=Enrichment)  # diarization and redaction
+from voxgate.models.stats import InferenceCounter
+from voxgate.transcript import Segment, Transcript
+from voxgate.transcription.enrich import SpeakerMap, StreamEnricher, enrich
+from voxgate.transcription.fields import Fields
+from voxgate.transcription.formats import render
+from voxgate.transcription.request import Task, TranscriptionRequest, parse_request
 
 
 class TranscriptionService:
-    def __init__(self, registry: ModelRegistry, tmp_dir: Path | None = None) -> None:
+    def __init__(self, catalog: Catalog, registry: ModelRegistry, settings: AsrSettings, cpu_threads: int,
+                 tmp_dir: Path) -> None:
+        self.catalog = catalog
         self.registry = registry
-        # Decoded audio goes next to uploads: <data dir>/tmp (the model cache lives in <data dir>/models).
-        self.tmp_dir = tmp_dir or registry.cache_dir.parent / "tmp"
+        self.settings = settings
+        self.cpu_threads = cpu_threads
+        self.tmp_dir = tmp_dir  # decoded audio lives next to uploads, never in memory whole
         self.inferences = InferenceCounter()  # engine runs per model (GET /v1/admin/stats)
 
+    def parse(self, fields: Fields, task: Task) -> TranscriptionRequest:
+        """Validate request fields against this server's catalog (raises APIError naming the field)."""
+        return parse_request(fields, task, self.catalog)
+
     def engine(self, spec: ModelSpec) -> WhisperEngine:
-        return self.registry.get(spec, WhisperEngine.load)
+        load = functools.partial(WhisperEngine.load, cpu_threads=self.cpu_threads, workers=self.settings.workers,
+                                 batch_size=self.settings.batch_size)
+        return self.registry.get(spec, load)
 
     def load_audio(self, path: Path) -> PcmFile:
-        """Decode an upload to 16 kHz mono float32 on disk (`len()` is its sample count); raises
-        AudioDecodeError with a client-facing message."""
-        return decode_to_file(path, self.tmp_dir)
+        """Decode an upload to 16 kHz mono float32 on disk (`len()` is its sample count); a file that is not
+        audio is a 400 on `file`."""
+        try:
+            return decode_to_file(path, self.tmp_dir)
+        except AudioDecodeError as exc:
+            raise bad_request(str(exc), param="file", code="invalid_audio") from None
 
     def transcribe(
-        self, audio: np.ndarray | PcmFile, params: TranscriptionParams,
+        self, audio: np.ndarray | PcmFile, request: TranscriptionRequest,
         on_segment: Callable[[Segment], None] | None = None, *,
-        on_progress: longform.Progress | None = None, cancel: threading.Event | None = None, label: str = "",
+        on_progress: asr.Progress | None = None, cancel: threading.Event | None = None, label: str = "",
     ) -> Transcript:
         """Short audio in one pass, long audio in VAD windows; `on_segment` sees each final segment at once.
 
         Diarization and redaction happen here, before anything leaves the service, so an unredacted
         transcript never reaches a response, the idempotency store, a job result or a log."""
-        self.inferences.add(params.model.id)
-        samples = longform.ArraySamples(audio) if isinstance(audio, np.ndarray) else audio
-        opts = params.enrich
+        spec = self.catalog.require(request.model, "transcription")
+        self.inferences.add(spec.id)
+        samples = asr.ArraySamples(audio) if isinstance(audio, np.ndarray) else audio
+        opts = request.enrichment()
         speakers = None
         if opts.diarize:  # turns first (a few % of the audio's duration), so streamed segments get labels
             speakers = SpeakerMap.compute(audio if isinstance(audio, np.ndarray) else audio.read(), opts)
-        streamer = StreamEnricher(opts, speakers, params.decode.task) if on_segment and opts.active else None
+        streamer = StreamEnricher(opts, speakers, request.task) if on_segment and opts.active else None
 
         def enriched(seg: Segment) -> None:
             assert streamer is not None and on_segment is not None
@@ -72,9 +79,18 @@ class TranscriptionService:
                 on_segment(out)
 
         emit = enriched if streamer is not None else on_segment
-        transcript = longform.transcribe(self.engine(params.model), samples, params.decode, params.chunking,
-                                         on_segment=emit, on_progress=on_progress, cancel=cancel, label=label)
+        transcript = asr.transcribe(self.engine(spec), samples, request.decode_options(),
+                                    request.chunking.vad() if request.chunking else None,
+                                    on_segment=emit, on_progress=on_progress, cancel=cancel, label=label)
         if streamer is not None and on_segment is not None:
             for out in streamer.flush():
                 on_segment(out)
-        return enrich(None, transcript, opts, speakers) if opts.active else transcript
+        return enrich(transcript, opts, speakers) if opts.active else transcript
+
+    @staticmethod
+    def render(transcript: Transcript, request: TranscriptionRequest,
+               response_format: str | None = None) -> tuple[str | dict[str, Any], str]:
+        """The transcript as the request (or `response_format`) asks: a dict for JSON, a str for text."""
+        return render(transcript, response_format or request.response_format, words=request.words,
+                      speakers=request.diarize)
+

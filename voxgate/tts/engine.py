@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import onnxruntime
@@ -31,7 +31,7 @@ class PiperEngine:
         self.spec = spec
 
     @classmethod
-    def load(cls, spec: ModelSpec, path: Path, cpu_threads: int) -> "PiperEngine":
+    def load(cls, spec: ModelSpec, path: Path, *, cpu_threads: int) -> PiperEngine:
         voice = PiperVoice.load(path)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = cpu_threads

@@ -1,30 +1,66 @@
-"""Speech synthesis as a blocking byte stream (iterate it off the event loop): text -> PCM -> encoded audio."""
+"""The speech use case: validate a request against the catalog, then synthesise it as a blocking byte
+stream (iterate it off the event loop): text -> PCM -> encoded audio, piece by piece."""
 
 from __future__ import annotations
 
-from typing import Iterator
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-from voxgate.audio.encode import StreamEncoder
-from voxgate.models.stats import InferenceCounter
-from voxgate.models.catalog import ModelSpec
+from voxgate.audio.encode import CONTENT_TYPES, StreamEncoder
+from voxgate.errors import bad_request
+from voxgate.models.catalog import Catalog, ModelSpec
 from voxgate.models.registry import ModelRegistry
+from voxgate.models.stats import InferenceCounter
 from voxgate.tts.engine import PiperEngine, SpeechOptions
 
 
+@dataclass(frozen=True)
+class Utterance:
+    """A validated speech request: which model, what to say, how, and in which audio format."""
+
+    spec: ModelSpec
+    text: str
+    options: SpeechOptions
+    response_format: str
+
+    @property
+    def media_type(self) -> str:
+        return CONTENT_TYPES[self.response_format]
+
+
 class SpeechService:
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, catalog: Catalog, registry: ModelRegistry, cpu_threads: int, max_input_chars: int) -> None:
+        self.catalog = catalog
         self.registry = registry
+        self.cpu_threads = cpu_threads
+        self.max_input_chars = max_input_chars
         self.inferences = InferenceCounter()  # synthesis runs per model (GET /v1/admin/stats)
 
     def engine(self, spec: ModelSpec) -> PiperEngine:
-        return self.registry.get(spec, PiperEngine.load)
+        return self.registry.get(spec, functools.partial(PiperEngine.load, cpu_threads=self.cpu_threads))
 
-    def stream(self, spec: ModelSpec, text: str, opts: SpeechOptions, response_format: str) -> Iterator[bytes]:
+    def prepare(self, model: str | None, text: str, voice: str, speed: float = 1.0,
+                response_format: str = "mp3") -> Utterance:
+        """Check model, input and voice (APIError naming the field) before any credit is held."""
+        spec = self.catalog.require(model, "speech")
+        if not text.strip():
+            raise bad_request("'input' must not be empty", param="input", code="empty_input")
+        if len(text) > self.max_input_chars:
+            raise bad_request(f"'input' is {len(text)} characters; the limit is {self.max_input_chars}",
+                              param="input", code="input_too_long")
+        native = spec.resolve_voice(voice)
+        if native is None:
+            raise bad_request(f"unknown voice {voice!r} for model {spec.id!r}; valid voices: "
+                              f"{', '.join(spec.voice_names())}", param="voice", code="invalid_voice")
+        return Utterance(spec, text, SpeechOptions(voice=native, speed=speed), response_format)
+
+    def stream(self, utterance: Utterance) -> Iterator[bytes]:
         """Yield encoded bytes as each text piece is synthesised; the last item flushes the encoder."""
-        engine = self.engine(spec)
-        self.inferences.add(spec.id)
-        encoder = StreamEncoder(response_format, engine.sample_rate)
-        for block in engine.synthesize(text, opts):
+        engine = self.engine(utterance.spec)
+        self.inferences.add(utterance.spec.id)
+        encoder = StreamEncoder(utterance.response_format, engine.sample_rate)
+        for block in engine.synthesize(utterance.text, utterance.options):
             data = encoder.write(block)
             if data:
                 yield data
