@@ -221,3 +221,21 @@ def test_a_job_survives_a_server_kill(tmp_path: Path) -> None:
         assert "requeued" in restarted.log()
     finally:
         stop_server(restarted)
+
+
+def test_a_json_job_renders_sentence_cues_as_srt(jobs_server: LiveServer) -> None:
+    """A job keeps what every format needs: submitted as plain json (no timings asked for), its srt still
+    has sentence-sized cues, not one cue per 30 s window."""
+    audio, _ = long_wav(1)  # five read sentences, ~25 s: one decoding window
+    client = client_for(jobs_server)
+    job = client.jobs.create(file=audio, model="whisper-1")
+    assert client.jobs.wait(job.id, poll_interval=0.2, timeout=180).status == "succeeded"
+    srt = str(client.jobs.result(job.id, response_format="srt"))
+    cues = [line for line in srt.splitlines() if " --> " in line]
+
+    def seconds(stamp: str) -> float:
+        h, m, rest = stamp.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(rest.replace(",", "."))
+
+    lengths = [seconds(b) - seconds(a) for a, b in (c.split(" --> ") for c in cues)]
+    assert len(cues) >= 3 and max(lengths) <= 12.5, srt

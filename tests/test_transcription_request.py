@@ -83,3 +83,26 @@ def test_translation_has_no_diarized_json_and_ignores_language(catalog: Catalog)
                       catalog)
     request = parse_request(Fields.from_json({"model": "whisper-1", "language": "de"}), "translate", catalog)
     assert request.task == "translate" and request.language is None
+
+
+def test_keywords_bias_the_prompt_and_languages_reach_the_decoder(catalog: Catalog) -> None:
+    request = parse_request(Fields.from_pairs([("model", "whisper-1"), ("prompt", "A call about billing."),
+                                               ("keywords[]", "Voxgate"), ("keywords[]", "CTranslate2"),
+                                               ("languages[]", "German"), ("languages[]", "en")]),
+                            "transcribe", catalog)
+    opts = request.decode_options()
+    assert opts.prompt == "A call about billing. Voxgate, CTranslate2." and opts.languages == ("de", "en")
+    bare = parse_request(Fields.from_json({"model": "whisper-1", "keywords": ["Dashwood"]}), "transcribe", catalog)
+    assert bare.decode_options().prompt == "Dashwood."
+    with pytest.raises(APIError) as err:
+        parse_request(Fields.from_json({"model": "whisper-1", "languages": ["en", "xx"]}), "transcribe", catalog)
+    assert err.value.param == "languages"
+
+
+def test_a_language_slot_chooses_among_the_expected_languages() -> None:
+    from voxgate.asr.window import LanguageSlot
+
+    ranked = [("fr", 0.5), ("it", 0.3), ("en", 0.2)]
+    assert LanguageSlot(None).choose(ranked) == ("fr", 0.5)
+    assert LanguageSlot(None, ("en", "it")).choose(ranked) == ("it", 0.3)
+    assert LanguageSlot(None, ("de",)).language == "de"

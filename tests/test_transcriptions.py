@@ -170,3 +170,38 @@ def test_healthz_answers_during_transcription(server: LiveServer) -> None:
         time.sleep(0.2)
     worker.join()
     assert latencies and max(latencies) < 0.5, latencies
+
+
+def test_languages_hint_and_answer(client: openai.OpenAI) -> None:
+    """OpenAI's 2026 fields: `languages[]` limits detection to the expected languages, and every JSON answer
+    (and the stream's done event) says which language was heard."""
+    plain = client.audio.transcriptions.create(model="whisper-1", file=CLIP.open("rb"))
+    assert plain.model_dump()["languages"] == [{"code": "en"}]
+    hinted = client.audio.transcriptions.create(model="whisper-1", file=CLIP.open("rb"), response_format="verbose_json",
+                                                extra_body={"languages": ["de", "en"]})
+    assert hinted.language == "english" and hinted.model_dump()["languages"] == [{"code": "en"}]
+    forced = client.audio.transcriptions.create(model="whisper-1", file=CLIP.open("rb"), response_format="verbose_json",
+                                                extra_body={"languages": ["fr"]})
+    assert forced.language == "french", "a single expected language is decoded as that language"
+    events = list(client.audio.transcriptions.create(model="whisper-1", file=CLIP.open("rb"), stream=True))
+    assert events[-1].model_dump()["languages"] == [{"code": "en"}]
+    with pytest.raises(openai.BadRequestError) as both:
+        client.audio.transcriptions.create(model="whisper-1", file=CLIP.open("rb"), language="en",
+                                           extra_body={"languages": ["en"]})
+    assert both.value.body["param"] == "languages"  # type: ignore[index]
+
+
+def test_keywords_are_checked_and_used(client: openai.OpenAI) -> None:
+    result = client.audio.transcriptions.create(model="whisper-1", file=CLIP.open("rb"),
+                                                extra_body={"keywords": ["Sensibility", "Dashwood"]})
+    assert wer(CLIP_TEXT, result.text) <= 0.2
+    for bad in ("<b>", "two\nlines", "carriage\rreturn", "a > b"):
+        with pytest.raises(openai.BadRequestError) as err:
+            client.audio.transcriptions.create(model="whisper-1", file=CLIP.open("rb"), extra_body={"keywords": [bad]})
+        assert err.value.body["param"] == "keywords"  # type: ignore[index]
+
+
+def test_logprobs_are_refused_not_ignored(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        client.audio.transcriptions.create(model="whisper-1", file=CLIP.open("rb"), include=["logprobs"])
+    assert err.value.body["param"] == "include" and "not supported" in err.value.message  # type: ignore[index]

@@ -20,7 +20,7 @@ from voxgate.audio.decode import PcmFile
 from voxgate.gateway.auth import Principal
 from voxgate.gateway.call import call_of
 from voxgate.transcript import Segment, Transcript
-from voxgate.transcription import Task, TranscriptionRequest, billable_seconds, speaker_letter, usage
+from voxgate.transcription import Task, TranscriptionRequest, billable_seconds, languages, speaker_letter, usage
 
 router = APIRouter(dependencies=[Depends(require_key)])
 
@@ -66,7 +66,8 @@ async def _stream(http: Request, upload: Upload, request: TranscriptionRequest, 
             else:
                 yield sse_event({"type": "transcript.text.delta", "delta": seg.text})
         transcript = await task
-        yield sse_event({"type": "transcript.text.done", "text": transcript.text, "usage": usage(transcript)})
+        yield sse_event({"type": "transcript.text.done", "text": transcript.text,
+                         "languages": languages(transcript), "usage": usage(transcript)})
     except Exception:
         ctx.gateway.mark_failed(http)  # an in-band error: neither stored for replay nor charged
         yield sse_event({"error": {"message": "transcription failed", "type": "server_error", "param": None,

@@ -162,8 +162,8 @@ class WhisperEngine:
             return
         detected = self.model.model.detect_language(encoded)
         for i in unknown:  # windows arrive in file order, so a request's earliest window decides
-            token, probability = detected[i][0]
-            windows[i].language.offer(token[2:-2], probability)
+            slot = windows[i].language
+            slot.offer(*slot.choose([(token[2:-2], probability) for token, probability in detected[i]]))
 
     def _prompt(self, w: Window) -> list[int]:
         tokenizer = self.tokenizer(w.language.language, w.opts.task)

@@ -99,7 +99,7 @@ def transcribe(engine: WhisperEngine, audio: Samples, opts: DecodeOptions, vad: 
     """Transcribe `audio`; windows of ≤30 s decode in one pass unless `vad` asks for chunking."""
     if vad is None and len(audio) > WINDOW_SAMPLES:
         vad = VadParams()
-    slot = LanguageSlot(opts.language)
+    slot = LanguageSlot(opts.language, opts.languages)
     stop = threading.Event()
     handoff: Handoff = queue.Queue()
     lane = engine.scheduler.lane(eager=on_segment is not None)

@@ -27,6 +27,7 @@ class DecodeOptions:
 
     task: str = "transcribe"
     language: str | None = None
+    languages: tuple[str, ...] = ()  # expected languages: detection chooses among these only
     prompt: str | None = None
     temperature: float = 0.0
     word_timestamps: bool = False
@@ -40,10 +41,14 @@ class DecodeOptions:
 
 
 class LanguageSlot:
-    """A request's language: given, or detected once from its first decoded window and then kept."""
+    """A request's language: given, or detected once from its first decoded window and then kept.
 
-    def __init__(self, language: str | None) -> None:
-        self.language = language
+    `allowed` (the client's expected languages) limits what detection may choose; one allowed language
+    is simply the language."""
+
+    def __init__(self, language: str | None, allowed: tuple[str, ...] = ()) -> None:
+        self.language = language or (allowed[0] if len(allowed) == 1 else None)
+        self.allowed = allowed
         self.probability = 1.0
         self.detecting = False  # a batch holding this request's windows is detecting it right now
         self._lock = threading.Lock()
@@ -52,6 +57,14 @@ class LanguageSlot:
         with self._lock:
             if self.language is None:
                 self.language, self.probability = language, probability
+
+    def choose(self, ranked: list[tuple[str, float]]) -> tuple[str, float]:
+        """The most probable (language code, probability) that the client allows."""
+        if self.allowed:
+            for code, probability in ranked:
+                if code in self.allowed:
+                    return code, probability
+        return ranked[0]
 
 
 @dataclass

@@ -134,8 +134,8 @@ class JobService:
             def on_progress(done: float, total: float) -> None:
                 control.progress(done / total if total > 0 else 0.0)
 
-            return self.transcription.transcribe(audio, request, on_progress=on_progress, cancel=control.stop,
-                                                 label=job.id)
+            return self.transcription.transcribe(audio, request.for_storage(), on_progress=on_progress,
+                                                 cancel=control.stop, label=job.id)
         finally:
             audio.close()
 

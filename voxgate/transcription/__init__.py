@@ -5,9 +5,17 @@
 streaming; `formats` renders every response_format; `fields` reads form and JSON fields alike."""
 
 from voxgate.transcription.fields import Fields
-from voxgate.transcription.formats import ALL_FORMATS, billable_seconds, formats_for, render, speaker_letter, usage
+from voxgate.transcription.formats import (
+                                           ALL_FORMATS,
+                                           billable_seconds,
+                                           formats_for,
+                                           languages,
+                                           render,
+                                           speaker_letter,
+                                           usage,
+)
 from voxgate.transcription.request import Task, TranscriptionRequest, parse_request
 from voxgate.transcription.service import TranscriptionService
 
 __all__ = ["ALL_FORMATS", "Fields", "Task", "TranscriptionRequest", "TranscriptionService", "billable_seconds",
-           "formats_for", "parse_request", "render", "speaker_letter", "usage"]
+           "formats_for", "languages", "parse_request", "render", "speaker_letter", "usage"]

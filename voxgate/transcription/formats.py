@@ -24,6 +24,11 @@ def usage(transcript: Transcript) -> dict[str, Any]:
     return {"type": "duration", "seconds": billable_seconds(transcript.duration)}
 
 
+def languages(transcript: Transcript) -> list[dict[str, str]]:
+    """OpenAI's `languages: [{"code": "en"}]`: the language the audio was heard in (a translation's source)."""
+    return [{"code": transcript.language}] if transcript.language else []
+
+
 def billable_seconds(duration: float) -> int:
     return max(1, math.ceil(duration - 1e-6)) if duration > 0 else 0
 
@@ -119,6 +124,7 @@ def to_verbose_json(transcript: Transcript, words: bool, speakers: bool = False)
             if speakers:
                 item["speaker"] = w.speaker
             body["words"].append(item)
+    body["languages"] = languages(transcript)
     body["usage"] = usage(transcript)
     return body
 
@@ -141,7 +147,8 @@ def render(transcript: Transcript, response_format: str, *, words: bool = False,
            speakers: bool = False) -> tuple[str | dict[str, Any], str]:
     """Return (body, media type): a dict for JSON formats, a str for text formats."""
     if response_format == "json":
-        return {"text": transcript.text, "usage": usage(transcript)}, "application/json"
+        return {"text": transcript.text, "languages": languages(transcript), "usage": usage(transcript)}, \
+            "application/json"
     if response_format == "verbose_json":
         return to_verbose_json(transcript, words, speakers), "application/json"
     if response_format == "diarized_json":

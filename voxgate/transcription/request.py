@@ -28,6 +28,9 @@ GRANULARITIES = ("word", "segment")
 UNTIMED_FORMATS = ("json", "text")  # no segment times shown: skip word alignment
 MAX_KNOWN_SPEAKERS = 4
 REFERENCE_SECONDS = (2.0, 10.0)
+MAX_KEYWORDS = 100
+MAX_KEYWORD_CHARS = 100
+_KEYWORD_FORBIDDEN = ("<", ">", "\r", "\n")
 
 
 class Chunking(BaseModel):
@@ -65,7 +68,9 @@ class TranscriptionRequest(BaseModel):
     model: str
     response_format: str = "json"
     language: str | None = None
+    languages: tuple[str, ...] = ()  # expected languages (ISO codes): detection picks among them
     prompt: str | None = None
+    keywords: tuple[str, ...] = ()  # domain words, biasing decoding through the prompt
     temperature: float = 0.0
     words: bool = False  # timestamp_granularities[] includes "word"
     stream: bool = False
@@ -78,14 +83,29 @@ class TranscriptionRequest(BaseModel):
 
     def decode_options(self) -> DecodeOptions:
         return DecodeOptions(
-            task=self.task, language=self.language, prompt=self.prompt, temperature=self.temperature,
+            task=self.task, language=self.language, languages=self.languages, prompt=self.decoding_prompt(),
+            temperature=self.temperature,
             word_timestamps=self.words or self.diarize,  # speaker changes are found word by word
             timings=self.response_format not in UNTIMED_FORMATS or self.diarize,
         )
 
+    def decoding_prompt(self) -> str | None:
+        """The prompt Whisper is conditioned on: the client's prompt, then its keywords. Whisper keeps the
+        prompt's last tokens when it is too long, so the keywords go last."""
+        if not self.keywords:
+            return self.prompt
+        glossary = ", ".join(self.keywords) + "."
+        return f"{self.prompt.rstrip()} {glossary}" if self.prompt and self.prompt.strip() else glossary
+
     def enrichment(self) -> Enrichment:
         return Enrichment(diarize=self.diarize, min_speakers=self.min_speakers, max_speakers=self.max_speakers,
                           known_speakers={s.name: s.audio() for s in self.known_speakers}, redact=self.redact)
+
+    def for_storage(self) -> TranscriptionRequest:
+        """This request decoded for every format at once: aligned sentence segments with word times. A job
+        stores its transcript once and renders it later in whatever format is asked for (srt cues, not
+        window-long segments, even when it was submitted as json)."""
+        return self.model_copy(update={"response_format": "verbose_json", "words": True})
 
     def to_json(self) -> str:
         return self.model_dump_json()
@@ -104,21 +124,29 @@ def parse_request(fields: Fields, task: Task, catalog: Catalog) -> Transcription
         raise bad_request(f"response_format must be one of {', '.join(formats)}, got {response_format!r}",
                           param="response_format")
     language = _language(fields, task)
+    languages = _languages(fields)
+    if language and languages:
+        raise bad_request("send either 'language' or 'languages', not both", param="languages")
     granularities = fields.texts("timestamp_granularities")
     unknown = [g for g in granularities if g not in GRANULARITIES]
     if unknown:
         raise bad_request(f"timestamp_granularities must be word and/or segment, got {unknown[0]!r}",
                           param="timestamp_granularities")
-    if any(i != "logprobs" for i in fields.texts("include")):
+    include = fields.texts("include")
+    if any(i != "logprobs" for i in include):
         raise bad_request("include accepts only 'logprobs'", param="include")
+    if include:  # OpenAI offers logprobs only for its gpt-4o transcription models, not for Whisper
+        raise bad_request("include[]=logprobs is not supported by Whisper models: their decoder here returns "
+                          "sequence scores, not token log-probabilities", param="include", code="unsupported_value")
     known = _known_speakers(fields)
     min_speakers = fields.integer("min_speakers", 1, 20)
     max_speakers = fields.integer("max_speakers", 1, 20)
     if min_speakers and max_speakers and min_speakers > max_speakers:
         raise bad_request("min_speakers must not exceed max_speakers", param="min_speakers")
     return TranscriptionRequest(
-        task=task, model=spec.id, response_format=response_format, language=language,
-        prompt=fields.text("prompt"), temperature=fields.number("temperature", 0.0, 0.0, 1.0),
+        task=task, model=spec.id, response_format=response_format, language=language, languages=languages,
+        prompt=fields.text("prompt"), keywords=_keywords(fields),
+        temperature=fields.number("temperature", 0.0, 0.0, 1.0),
         words="word" in granularities, stream=fields.flag("stream"), chunking=_chunking(fields),
         diarize=fields.flag("diarize") or response_format == "diarized_json" or bool(known),
         min_speakers=min_speakers, max_speakers=max_speakers, known_speakers=known, redact=_redact(fields),
@@ -133,6 +161,36 @@ def _language(fields: Fields, task: Task) -> str | None:
     if language is None:
         raise bad_request(f"unknown language {raw!r}: use an ISO-639-1 code such as 'en'", param="language")
     return language
+
+
+def _languages(fields: Fields) -> tuple[str, ...]:
+    """`languages[]`: the languages the audio is expected in, as ISO codes, each once."""
+    codes: list[str] = []
+    for raw in fields.texts("languages"):
+        code = normalize_language(raw)
+        if code is None:
+            raise bad_request(f"unknown language {raw[:40]!r} in 'languages': use ISO-639-1 codes such as 'en'",
+                              param="languages")
+        if code not in codes:
+            codes.append(code)
+    return tuple(codes)
+
+
+def _keywords(fields: Fields) -> tuple[str, ...]:
+    """`keywords[]`: domain words; like OpenAI, one holding `<`, `>`, CR or LF fails the request."""
+    raw = fields.values.get("keywords", [])
+    if any(not isinstance(w, str) for w in raw):
+        raise bad_request("'keywords' must be a list of strings", param="keywords")
+    words = [w.strip() for w in raw if w.strip()]
+    if len(words) > MAX_KEYWORDS:
+        raise bad_request(f"at most {MAX_KEYWORDS} keywords", param="keywords")
+    for word in words:
+        if any(c in word for c in _KEYWORD_FORBIDDEN):
+            raise bad_request("keywords must not contain '<', '>', carriage returns or line breaks",
+                              param="keywords")
+        if len(word) > MAX_KEYWORD_CHARS:
+            raise bad_request(f"a keyword is longer than {MAX_KEYWORD_CHARS} characters", param="keywords")
+    return tuple(dict.fromkeys(words))
 
 
 def _chunking(fields: Fields) -> Chunking | None:
