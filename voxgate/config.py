@@ -50,6 +50,7 @@ class AsrSettings(BaseSettings):
 
     workers: int = Field(0, ge=0)  # CTranslate2 replicas decoding in parallel
     batch_size: int = Field(0, ge=0)  # windows per batch
+    coverage: bool = True  # re-decode VAD speech that a long-form window's words left bare
 
 
 class JobSettings(BaseSettings):

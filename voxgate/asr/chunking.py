@@ -45,6 +45,7 @@ class Chunk:
 
     index: int
     pieces: list[Piece] = field(default_factory=list)
+    speech: list[Piece] = field(default_factory=list)  # what the VAD called speech inside, unpadded
     overlaps_previous: bool = False  # starts inside the previous window's audio
     overlaps_next: bool = False  # the next window starts inside this one
 
@@ -105,8 +106,10 @@ class ChunkPlanner:
         self.current = Chunk(0)
         self.done_until = 0  # no audio before this sample is planned again (except an overlap)
         self.count = 0
+        self._speech = Piece(0, 0)  # the region being placed, unpadded
 
     def add(self, region: Region) -> list[Chunk]:
+        self._speech = Piece(region.start * FRAME, min(region.end * FRAME, self.total))
         start = max(region.start * FRAME - self.pre, self.done_until, 0)
         end = min(region.end * FRAME + self.post, self.total)
         out: list[Chunk] = []
@@ -148,6 +151,9 @@ class ChunkPlanner:
             self.current.overlaps_previous = True
 
     def _append(self, start: int, end: int, joins: bool) -> None:
+        speech = Piece(max(start, self._speech.start), min(end, self._speech.end))
+        if speech.length > 0:
+            self.current.speech.append(speech)
         if joins:
             last = self.current.pieces[-1]
             self.current.pieces[-1] = Piece(last.start, end)

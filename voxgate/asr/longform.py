@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from voxgate.asr import coverage
 from voxgate.asr.chunking import Chunk, ChunkParams, ChunkPlanner, single_chunk
 from voxgate.asr.engine import WhisperEngine
 from voxgate.asr.hallucination import Guard
@@ -95,16 +96,25 @@ def plan_windows(audio: Samples, vad: VadParams, params: ChunkParams | None = No
 
 def transcribe(engine: WhisperEngine, audio: Samples, opts: DecodeOptions, vad: VadParams | None = None, *,
                on_segment: Callable[[Segment], None] | None = None, on_progress: Progress | None = None,
-               cancel: threading.Event | None = None, label: str = "") -> Transcript:
-    """Transcribe `audio`; windows of ≤30 s decode in one pass unless `vad` asks for chunking."""
+               cancel: threading.Event | None = None, label: str = "", coverage: bool = True) -> Transcript:
+    """Transcribe `audio`; windows of ≤30 s decode in one pass unless `vad` asks for chunking. With
+    `coverage`, chunked windows are aligned and speech their words left bare is decoded again."""
     if vad is None and len(audio) > WINDOW_SAMPLES:
         vad = VadParams()
     slot = LanguageSlot(opts.language, opts.languages)
     stop = threading.Event()
     handoff: Handoff = queue.Queue()
     lane = engine.scheduler.lane(eager=on_segment is not None)
-    run = _Run(len(audio) / SAMPLE_RATE, opts, on_segment, on_progress, f"{label} " if label else "")
-    producer = threading.Thread(target=_produce, args=(engine, audio, opts, vad, slot, lane, handoff, stop),
+
+    def redecode(chunk: Chunk) -> WindowResult:
+        """Decode one bare stretch at once, ahead of the lane's queue (the collector waits for it)."""
+        window = engine.window(chunk.audio(audio.read), opts, slot, align=True)
+        return _result(lane.submit(window, urgent=True), cancel)
+
+    run = _Run(len(audio) / SAMPLE_RATE, opts, on_segment, on_progress, f"{label} " if label else "",
+               redecode if vad is not None and coverage else None)
+    producer = threading.Thread(target=_produce, args=(engine, audio, opts, vad, slot, lane, handoff, stop,
+                                                       coverage),
                                 name="voxgate-plan", daemon=True)
     producer.start()
     try:
@@ -123,14 +133,16 @@ def transcribe(engine: WhisperEngine, audio: Samples, opts: DecodeOptions, vad: 
 
 
 def _produce(engine: WhisperEngine, audio: Samples, opts: DecodeOptions, vad: VadParams | None, slot: LanguageSlot,
-             lane: Lane, handoff: Handoff, stop: threading.Event) -> None:
+             lane: Lane, handoff: Handoff, stop: threading.Event, coverage: bool = True) -> None:
     """The producer thread: plan windows, compute their features and queue them on the lane, in file order."""
     try:
         chunks = plan_windows(audio, vad, stop=stop) if vad is not None else iter([single_chunk(len(audio))])
         for chunk in chunks:
             if stop.is_set():
                 break
-            align = opts.word_timestamps or chunk.overlaps_previous or chunk.overlaps_next
+            # The coverage check compares speech with word times; an overlap needs them to be stitched.
+            align = (coverage and vad is not None) or opts.word_timestamps or chunk.overlaps_previous \
+                or chunk.overlaps_next
             window = engine.window(chunk.audio(audio.read), opts, slot, align=align, seams=chunk.seams())
             handoff.put((chunk, lane.submit(window)))
         handoff.put(None)
@@ -145,8 +157,10 @@ class _Run:
     hand final segments on at once, report progress, and log how it went."""
 
     def __init__(self, total: float, opts: DecodeOptions, on_segment: Callable[[Segment], None] | None,
-                 on_progress: Progress | None, tag: str) -> None:
+                 on_progress: Progress | None, tag: str,
+                 redecode: Callable[[Chunk], WindowResult] | None = None) -> None:
         self.total = total
+        self.redecode = redecode
         self.on_segment = on_segment
         self.on_progress = on_progress
         self.tag = tag
@@ -156,6 +170,7 @@ class _Run:
         self.next_log = self.started + 10.0
         self.windows = 0
         self.speech = 0.0
+        self.redecoded = 0
 
     def _emit(self, segments: list[Segment]) -> None:
         if self.on_segment is not None:
@@ -168,6 +183,8 @@ class _Run:
         segments = self.guard.screen(result, to_file_time(chunk, result.segments))
         for note in result.notes:
             log.info("%swindow at %.1f s: %s", self.tag, chunk.start, note)
+        if self.redecode is not None and segments:
+            segments = self._cover(chunk, segments)
         self._emit(self.stitcher.add(chunk, segments))
         if self.on_progress is not None:
             self.on_progress(chunk.end, self.total)
@@ -177,15 +194,30 @@ class _Run:
             log.info("%stranscribing: %.0f%% of %.0f s, %.1fx real time", self.tag,
                      100 * chunk.end / max(self.total, 1e-9), self.total, chunk.end / max(now - self.started, 1e-9))
 
+    def _cover(self, chunk: Chunk, segments: list[Segment]) -> list[Segment]:
+        """Decode again every stretch of speech the window's words left bare, and keep what it heard there."""
+        assert self.redecode is not None
+        if not all(s.words for s in segments):  # not aligned (a guard rewrote it): cannot be judged
+            return segments
+        for stretch in coverage.bare_speech(chunk, [(w.start, w.end) for s in segments for w in s.words]):
+            sub = coverage.redecode_chunk(chunk, stretch)
+            result = self.redecode(sub)
+            found = coverage.words_inside(self.guard.screen(result, to_file_time(sub, result.segments)), stretch)
+            self.redecoded += 1
+            log.info("%sre-decoded %.2f-%.2f s (%.1f s of speech without words): %d words recovered", self.tag,
+                     stretch[0], stretch[1], stretch[1] - stretch[0], sum(len(s.words) for s in found))
+            segments = sorted(segments + found, key=lambda s: s.start)
+        return segments
+
     def finish(self) -> None:
         self._emit(self.stitcher.finish())
         if self.on_progress is not None:
             self.on_progress(self.total, self.total)
         elapsed = time.perf_counter() - self.started
         if self.total > 30 or self.guard.dropped:
-            log.info("%stranscribed %.1f s in %.1f s (%.1fx real time): %d windows, %.1f s decoded, %d dropped",
-                     self.tag, self.total, elapsed, self.total / max(elapsed, 1e-9), self.windows, self.speech,
-                     len(self.guard.dropped))
+            log.info("%stranscribed %.1f s in %.1f s (%.1fx real time): %d windows, %.1f s decoded, %d dropped, "
+                     "%d re-decoded", self.tag, self.total, elapsed, self.total / max(elapsed, 1e-9), self.windows,
+                     self.speech, len(self.guard.dropped), self.redecoded)
 
 
 def _next(handoff: Handoff, cancel: threading.Event | None) -> Handed:

@@ -31,15 +31,21 @@ class Lane:
         self.closed = False  # the producer has submitted everything
         self.cancelled = False
 
-    def submit(self, window: Window) -> Future[WindowResult]:
-        """Queue a window; blocks while the lane is full (backpressure on the producer)."""
+    def submit(self, window: Window, urgent: bool = False) -> Future[WindowResult]:
+        """Queue a window; blocks while the lane is full (backpressure on the producer). An `urgent` window
+        (a re-decode the collector waits for) goes to the front and never waits for room."""
         future: Future[WindowResult] = Future()
         with self.scheduler.cond:
-            while len(self.queue) >= self.limit and not self.cancelled:
+            while not urgent and len(self.queue) >= self.limit and not self.cancelled:
                 self.scheduler.cond.wait()
             if self.cancelled:
                 raise CancelledError("the request was cancelled")
-            self.queue.append((window, future))
+            if urgent:
+                self.queue.appendleft((window, future))
+            else:
+                self.queue.append((window, future))
+            if self not in self.scheduler.lanes:  # a closed, drained lane was dropped: bring it back
+                self.scheduler.lanes.append(self)
             self.scheduler.cond.notify_all()
         return future
 

@@ -81,7 +81,8 @@ class TranscriptionService:
         emit = enriched if streamer is not None else on_segment
         transcript = asr.transcribe(self.engine(spec), samples, request.decode_options(),
                                     request.chunking.vad() if request.chunking else None,
-                                    on_segment=emit, on_progress=on_progress, cancel=cancel, label=label)
+                                    on_segment=emit, on_progress=on_progress, cancel=cancel, label=label,
+                                    coverage=self.settings.coverage)
         if streamer is not None and on_segment is not None:
             for out in streamer.flush():
                 on_segment(out)
