@@ -385,3 +385,17 @@ def test_labelled_set_meets_targets_and_leaks_nothing() -> None:
             assert leaks[c] == 0, c
         assert leaks[c] <= (1 - bench.RECALL_TARGET[c]) * totals[c], c
     assert leaks["email"] == leaks["phone"] == leaks["card"] == 0
+
+
+@pytest.mark.parametrize("text", ["The card number is 4100-111111111111111111. Thanks a lot.",
+                                  "My card is 4111-1111-1111-1111-11111."])
+def test_a_misheard_card_number_with_extra_digits_is_still_redacted(text: str) -> None:
+    """Whisper sometimes hears a spoken card number with digits too many (seen on Piper audio of
+    "4111 1111 1111 1111"): after a card cue the whole run goes, whatever its length."""
+    out = Redactor(["card"]).redact_text(text)
+    assert "[REDACTED_CARD]" in out and "1111" not in out, out
+
+
+def test_a_long_number_without_a_card_cue_is_left_alone() -> None:
+    assert Redactor(["card"]).redact_text("Order 123456789012345678901234 shipped.") == \
+        "Order 123456789012345678901234 shipped."

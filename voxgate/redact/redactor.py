@@ -82,7 +82,10 @@ _DOTTED_ADDRESS = re.compile(
     r"\b[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)+\.(?:com|org|net|edu|gov|io|co|uk|de|fr|es|it|nl|info|biz|us|ca|au|in)\b",
     re.IGNORECASE)
 _CARD_CUE = re.compile(r"\b(?:card|credit|debit|visa|mastercard|amex|american express|discover)\b", re.IGNORECASE)
-_DIGIT_RUN = re.compile(r"\d(?:[ ,.-]?\d){11,22}")
+# A card number Whisper mis-hears can gain digits ("4100-111111111111111111"): after a card cue, a run of
+# 12 or more digits is the card, however long (up to MAX_CUED_DIGITS, which bounds the regex's work).
+MAX_CUED_DIGITS = 40
+_DIGIT_RUN = re.compile(rf"\d(?:[ ,.-]?\d){{11,{MAX_CUED_DIGITS - 1}}}")
 
 
 def _cued(text: str, start: int, cue: re.Pattern[str], reach: int = 60) -> bool:
@@ -99,7 +102,7 @@ def _safety_net(text: str, categories: frozenset[str]) -> list[Span]:
     if "card" in categories:
         for m in _DIGIT_RUN.finditer(text):
             digits = sum(c.isdigit() for c in m.group())
-            if 12 <= digits <= 20 and _cued(text, m.start(), _CARD_CUE):
+            if 12 <= digits <= MAX_CUED_DIGITS and _cued(text, m.start(), _CARD_CUE):
                 spans.append(Span(m.start(), m.end(), "card"))
     return spans
 
