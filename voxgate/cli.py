@@ -189,7 +189,7 @@ def transcribe(file: Path, model: str = typer.Option("whisper-base", help="Model
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(f"{file.name} ({audio.duration / 60:.1f} min)", total=max(audio.duration, 1e-3))
-        service.engine(catalog.require(request.model, "transcription"))  # load before the clock starts
+        service.engine(service.model(request))  # load before the clock starts
         transcript = service.transcribe(audio, request,
                                         on_progress=lambda done, total: bar.update(task, completed=done))
     body, _ = service.render(transcript, request)

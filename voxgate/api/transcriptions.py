@@ -90,8 +90,8 @@ async def _handle(http: Request, principal: Principal, task: Task) -> Response:
         if upload.fields.flag("async"):  # queue a job: 202 now, charged when it succeeds (api/jobs.py)
             return await submit_job(http, principal, upload, request)
         audio = await anyio.to_thread.run_sync(ctx.transcription.load_audio, upload.path)
-        spec = ctx.catalog.require(request.model, "transcription")
-        await ctx.gateway.reserve_credits(http, spec, billable_seconds(audio.duration))  # 402
+        await ctx.gateway.reserve_credits(http, ctx.transcription.model(request),
+                                          billable_seconds(audio.duration))  # 402
         if request.stream:
             stream = _stream(http, upload, request, audio)
             upload = None  # type: ignore[assignment]  # the stream owns and discards the file

@@ -8,6 +8,7 @@ land in the bare stretch are kept from that re-decode."""
 from __future__ import annotations
 
 from voxgate.asr.chunking import Chunk, Piece
+from voxgate.asr.stitch import trim
 from voxgate.audio import SAMPLE_RATE
 from voxgate.transcript import Segment
 
@@ -68,14 +69,5 @@ def words_inside(segments: list[Segment], stretch: tuple[float, float]) -> list[
     """The re-decoded segments cut to the words whose middle falls in the bare stretch (the padding may
     hear the neighbouring words again, which the window already has)."""
     a, b = stretch[0] - WORD_SLACK_S, stretch[1] + WORD_SLACK_S
-    out = []
-    for seg in segments:
-        keep = [w for w in seg.words if a <= (w.start + w.end) / 2 <= b]
-        if not keep:
-            continue
-        if len(keep) != len(seg.words):
-            seg = Segment(id=seg.id, start=keep[0].start, end=keep[-1].end, text="".join(w.word for w in keep),
-                          seek=seg.seek, temperature=seg.temperature, avg_logprob=seg.avg_logprob,
-                          compression_ratio=seg.compression_ratio, no_speech_prob=seg.no_speech_prob, words=keep)
-        out.append(seg)
-    return out
+    kept = (trim(seg, [w for w in seg.words if a <= (w.start + w.end) / 2 <= b]) for seg in segments)
+    return [seg for seg in kept if seg is not None]

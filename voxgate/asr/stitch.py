@@ -23,7 +23,8 @@ def to_file_time(chunk: Chunk, segments: list[Segment]) -> list[Segment]:
     return out
 
 
-def _trim(seg: Segment, keep: list[Word]) -> Segment | None:
+def trim(seg: Segment, keep: list[Word]) -> Segment | None:
+    """`seg` cut to the words in `keep` (its own, in order); None when none is kept."""
     if not keep:
         return None
     if len(keep) == len(seg.words):
@@ -38,7 +39,7 @@ def split_at(segments: list[Segment], cut: float, keep_before: bool) -> list[Seg
     for seg in segments:
         if seg.words:
             keep = [w for w in seg.words if (w.start < cut) == keep_before]
-            trimmed = _trim(seg, keep)
+            trimmed = trim(seg, keep)
             if trimmed is not None:
                 out.append(trimmed)
         elif ((seg.start + seg.end) / 2 < cut) == keep_before:

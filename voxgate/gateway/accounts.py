@@ -15,20 +15,20 @@ from voxgate.store.keys import ApiKey, from_nano
 
 
 class Accounts:
-    def __init__(self, keys: KeyRepository, store: GatewayStore | None, catalog: Catalog) -> None:
+    def __init__(self, keys: KeyRepository, store: GatewayStore, catalog: Catalog) -> None:
         self.keys = keys
         self.store = store
         self.catalog = catalog
 
     # -- keys ---------------------------------------------------------------------------------------
 
-    def pipeline_id(self, name: str | None, param: str = "pipeline") -> str | None:
+    def pipeline_id(self, name: str | None) -> str | None:
         """A pipeline is stored as the catalog id, so aliases of it keep working."""
         if not name:
             return None
         spec = self.catalog.resolve(name)
         if spec is None:
-            raise bad_request(f"unknown model {name!r} for pipeline; GET /v1/models lists them", param=param,
+            raise bad_request(f"unknown model {name!r} for pipeline; GET /v1/models lists them", param="pipeline",
                               code="model_not_found")
         return spec.id
 
@@ -68,7 +68,7 @@ class Accounts:
 
     def usage(self, key_id: str, start: str, end: str) -> dict[str, Any]:
         """The `usage` object: ledger totals by day and model, by model, and overall."""
-        rows = self._store().usage(key_id, start, end)
+        rows = self.store.usage(key_id, start, end)
         by_model: dict[str, dict[str, Any]] = {}
         for r in rows:
             m = by_model.setdefault(r.model, {"model": r.model, "unit": r.unit, "requests": 0, "units": 0,
@@ -88,14 +88,9 @@ class Accounts:
 
     def credits(self, key_id: str) -> dict[str, Any]:
         """The `credits` object: balance (None: unlimited) and what was spent in total."""
-        balance, spent = self._store().balance(key_id)
+        balance, spent = self.store.balance(key_id)
         return {"object": "credits", "key_id": key_id, "unlimited": balance is None,
                 "balance": None if balance is None else from_nano(balance), "used": from_nano(spent)}
-
-    def _store(self) -> GatewayStore:
-        if self.store is None:
-            raise RuntimeError("these accounts were opened without the gateway store")
-        return self.store
 
 
 def _missing(key_id: str) -> APIError:

@@ -235,8 +235,6 @@ class GatewayMiddleware:
     @staticmethod
     def _log_fields(call: Call) -> None:
         access = call.access
-        if call.principal is not None and access.key_id is None:
-            access.key_id = call.principal.key_id
         if call.meter.billable:
             access.credits = call.meter.credits
         if call.idempotency_key is not None and access.replayed is None:

@@ -11,6 +11,7 @@ import logging
 import secrets
 import time
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate.errors import APIError
@@ -34,7 +35,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        client_id = _header(scope, b"x-client-request-id")[:512] or None
+        client_id = Headers(scope=scope).get("x-client-request-id", "")[:512] or None
         access = AccessLog(request_id=new_request_id(), client_request_id=client_id, method=scope.get("method"),
                            route=scope.get("path"))
         attach(scope, Call(access=access))
@@ -66,9 +67,3 @@ class RequestIdMiddleware:
             access.ms = round((time.perf_counter() - started) * 1000, 1)
             log.info(access.line())
 
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return ""

@@ -152,7 +152,7 @@ class JobService:
         if self.credit_store is None:
             return
         units = billable_seconds(duration)
-        spec = self.transcription.catalog.require(request.model, "transcription")
+        spec = self.transcription.model(request)
         cost = cost_nano(spec, units)
         if cost <= 0:
             return

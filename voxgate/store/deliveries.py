@@ -91,10 +91,6 @@ class SqliteDeliveryStore:
 
     # ---- the outbox ----
 
-    def enqueue(self, event: OutboundEvent, resend_of: str | None = None) -> str:
-        with self.db.transaction() as conn:
-            return insert_delivery(conn, event, resend_of)
-
     def claim_due(self, hold_s: float) -> Delivery | None:
         """Take one due delivery for one attempt; the claim must outlive the attempt's timeout."""
         now = time.time()

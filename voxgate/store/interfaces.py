@@ -320,8 +320,6 @@ class JobStore(Protocol):
 class DeliveryStore(Protocol):
     """The webhook outbox and its attempt log."""
 
-    def enqueue(self, event: OutboundEvent, resend_of: str | None = None) -> str: ...
-
     def claim_due(self, hold_s: float) -> Delivery | None:
         """Take one due delivery for one attempt, for `hold_s` seconds."""
 

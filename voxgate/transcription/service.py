@@ -42,6 +42,10 @@ class TranscriptionService:
         """Validate request fields against this server's catalog (raises APIError naming the field)."""
         return parse_request(fields, task, self.catalog)
 
+    def model(self, request: TranscriptionRequest) -> ModelSpec:
+        """The catalog entry a validated request names (still available: 404 otherwise)."""
+        return self.catalog.require(request.model, "transcription")
+
     def engine(self, spec: ModelSpec) -> WhisperEngine:
         load = functools.partial(WhisperEngine.load, cpu_threads=self.cpu_threads, workers=self.settings.workers,
                                  batch_size=self.settings.batch_size)
@@ -64,7 +68,7 @@ class TranscriptionService:
 
         Diarization and redaction happen here, before anything leaves the service, so an unredacted
         transcript never reaches a response, the idempotency store, a job result or a log."""
-        spec = self.catalog.require(request.model, "transcription")
+        spec = self.model(request)
         self.inferences.add(spec.id)
         samples = asr.ArraySamples(audio) if isinstance(audio, np.ndarray) else audio
         opts = request.enrichment()
