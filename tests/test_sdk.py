@@ -80,6 +80,24 @@ def test_transcription_json_and_verbose(sdk: Client) -> None:
     assert 2.5 < verbose.duration < 3.5
 
 
+def test_transcription_languages_and_keywords(sdk: Client) -> None:
+    """`languages` narrows detection and comes back as codes; `keywords` reach the prompt, and one the
+    server refuses comes back as a typed 400 naming the field."""
+    result = sdk.audio.transcriptions.create(model="whisper-1", file=CLIP, languages=["de", "en"],
+                                             keywords=["Dashwood", "Norland"])
+    assert isinstance(result, Transcription) and result.languages == [{"code": "en"}]
+    assert wer(REFERENCE, result.text) < 0.2
+    verbose = sdk.audio.transcriptions.create(model="whisper-1", file=CLIP, languages=["en"],
+                                              response_format="verbose_json")
+    assert verbose.language == "english" and verbose.languages == [{"code": "en"}]
+    with pytest.raises(errors.ValidationError) as caught:
+        sdk.audio.transcriptions.create(model="whisper-1", file=CLIP, keywords=["<b>bold</b>"])
+    assert caught.value.param == "keywords"
+    with pytest.raises(errors.ValidationError) as caught:
+        sdk.audio.transcriptions.create(model="whisper-1", file=CLIP, language="en", languages=["en"])
+    assert caught.value.param in ("language", "languages")
+
+
 @pytest.mark.parametrize("fmt", ["text", "srt", "vtt"])
 def test_transcription_text_formats(sdk: Client, fmt: str) -> None:
     with CLIP.open("rb") as handle:

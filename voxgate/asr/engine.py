@@ -6,6 +6,7 @@ fallback and word alignment, so nothing is computed twice."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens, merge_punctuations
 
+from voxgate.asr import language as second_opinion
 from voxgate.asr.scheduler import BatchScheduler
 from voxgate.asr.segments import split_into_segments
 from voxgate.asr.window import (
@@ -31,6 +33,7 @@ from voxgate.audio import SAMPLE_RATE
 from voxgate.models.catalog import ModelSpec
 from voxgate.transcript import Segment, Word
 
+log = logging.getLogger("voxgate.asr.engine")
 ENCODE_BATCH = 1  # windows per encoder call (memory), see WhisperEngine._encode
 TOKENS_PER_SECOND_CAP = 12  # generous for any language; bounds the cost of a repetition loop
 PREPEND_PUNCTUATION = "\"'“¿([{-"
@@ -86,10 +89,11 @@ class WhisperEngine:
         return self.model.feature_extractor(audio, padding=0)[:, :3000].astype(np.float32, copy=False)
 
     def window(self, audio: np.ndarray, opts: DecodeOptions, language: LanguageSlot, align: bool = False,
-               seams: tuple[float, ...] = ()) -> Window:
+               seams: tuple[float, ...] = (), sole: bool = False) -> Window:
         prompt = tuple(self._prompt_text_tokens(opts.prompt)) if opts.prompt else ()
         return Window(self.features(audio), len(audio) / SAMPLE_RATE, opts, language,
-                      align=align or opts.word_timestamps or opts.timings, prompt_tokens=prompt, seams=seams)
+                      align=align or opts.word_timestamps or opts.timings, prompt_tokens=prompt, seams=seams,
+                      sole=sole)
 
     def _prompt_text_tokens(self, text: str) -> list[int]:
         tokens = self.tokenizer(None, "transcribe").encode(" " + text.strip())
@@ -122,6 +126,9 @@ class WhisperEngine:
         else:
             encoded = ctranslate2.StorageView.from_array(np.stack([w.encoded for w in windows]))  # type: ignore[misc]
         decoded = self._generate(encoded, windows, [self._prompt(w) for w in windows], windows[0].temperature)
+        for i, w in enumerate(windows):
+            if w.rivals and w.step == 0:
+                decoded[i] = self._second_opinion(_select(encoded, [i], len(windows)), w, decoded[i])
         results: list[WindowResult] = []
         rows: np.ndarray | None = None
         for i, (w, d) in enumerate(zip(windows, decoded)):
@@ -163,17 +170,45 @@ class WhisperEngine:
         detected = self.model.model.detect_language(encoded)
         for i in unknown:  # windows arrive in file order, so a request's earliest window decides
             slot = windows[i].language
-            slot.offer(*slot.choose([(token[2:-2], probability) for token, probability in detected[i]]))
+            ranked = slot.permitted([(token[2:-2], probability) for token, probability in detected[i]])
+            slot.offer(*ranked[0])
+            if windows[i].sole and slot.language == ranked[0][0]:
+                windows[i].rivals = tuple(second_opinion.rivals(ranked))
 
-    def _prompt(self, w: Window) -> list[int]:
-        tokenizer = self.tokenizer(w.language.language, w.opts.task)
+    def _second_opinion(self, encoded: ctranslate2.StorageView, w: Window, first: Decoded) -> Decoded:
+        """Decode an unsure window in its runner-up languages too and keep the best-scoring language
+        (asr/language.py says how); the request's language follows the winner."""
+        chosen = w.language.language or "en"
+        options = {chosen: first}
+        candidates = [second_opinion.Candidate(chosen, w.language.probability, first.avg_logprob,
+                                               self._text(first, chosen, w.opts.task))]
+        for code, probability in w.rivals:
+            decoded = self._generate(encoded, [w], [self._prompt(w, code)], 0.0, language=code)[0]
+            options[code] = decoded
+            candidates.append(second_opinion.Candidate(code, probability, decoded.avg_logprob,
+                                                       self._text(decoded, code, w.opts.task)))
+        winner = second_opinion.best(candidates)
+        if winner.language != chosen:
+            log.info("language: detector said %s (%.2f), second opinion chose %s (%.2f) among %s", chosen,
+                     w.language.probability, winner.language, winner.probability,
+                     ", ".join(c.language for c in candidates))
+            w.language.switch(winner.language, winner.probability)
+        return options[winner.language]
+
+    def _text(self, d: Decoded, language: str, task: str) -> str:
+        tokenizer = self.tokenizer(language, task)
+        return str(tokenizer.decode([t for t in d.tokens if t < tokenizer.eot])).strip()
+
+    def _prompt(self, w: Window, language: str | None = None) -> list[int]:
+        tokenizer = self.tokenizer(language or w.language.language, w.opts.task)
         prompt = [tokenizer.sot_prev, *w.prompt_tokens] if w.prompt_tokens else []
         return prompt + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
 
     def _generate(self, encoded: ctranslate2.StorageView, windows: list[Window], prompts: list[list[int]],
-                  temperature: float) -> list[Decoded]:
+                  temperature: float, language: str | None = None) -> list[Decoded]:
         first = windows[0]
-        tokenizer = self.tokenizer(first.language.language, first.opts.task)
+        language = language or first.language.language
+        tokenizer = self.tokenizer(language, first.opts.task)
         longest = max(w.duration for w in windows)
         max_length = min(self.model.max_length, len(prompts[0]) + int(longest * TOKENS_PER_SECOND_CAP) + 32)
         if temperature > 0:
@@ -181,7 +216,7 @@ class WhisperEngine:
                       "sampling_temperature": temperature}
         else:
             search = {"beam_size": first.opts.beam_size, "patience": 1.0}
-        suppressed = list(self._suppressed(first.language.language or "en", first.opts.task))
+        suppressed = list(self._suppressed(language or "en", first.opts.task))
         results = self.model.model.generate(
             encoded, prompts, max_length=max_length, return_scores=True, return_no_speech_prob=True,
             suppress_blank=True, suppress_tokens=suppressed, **search)

@@ -143,7 +143,8 @@ def _produce(engine: WhisperEngine, audio: Samples, opts: DecodeOptions, vad: Va
             # The coverage check compares speech with word times; an overlap needs them to be stitched.
             align = (coverage and vad is not None) or opts.word_timestamps or chunk.overlaps_previous \
                 or chunk.overlaps_next
-            window = engine.window(chunk.audio(audio.read), opts, slot, align=align, seams=chunk.seams())
+            window = engine.window(chunk.audio(audio.read), opts, slot, align=align, seams=chunk.seams(),
+                                   sole=vad is None)
             handoff.put((chunk, lane.submit(window)))
         handoff.put(None)
     except BaseException as exc:  # reaches the caller through the hand-off queue

@@ -58,13 +58,19 @@ class LanguageSlot:
             if self.language is None:
                 self.language, self.probability = language, probability
 
+    def switch(self, language: str, probability: float) -> None:
+        """A second opinion overrules detection (only for a request's sole window, before its result)."""
+        with self._lock:
+            self.language, self.probability = language, probability
+
+    def permitted(self, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """The detector's ranking cut to the languages the client allows (all of it when none are given)."""
+        kept = [(code, p) for code, p in ranked if code in self.allowed] if self.allowed else ranked
+        return kept or ranked
+
     def choose(self, ranked: list[tuple[str, float]]) -> tuple[str, float]:
         """The most probable (language code, probability) that the client allows."""
-        if self.allowed:
-            for code, probability in ranked:
-                if code in self.allowed:
-                    return code, probability
-        return ranked[0]
+        return self.permitted(ranked)[0]
 
 
 @dataclass
@@ -78,6 +84,8 @@ class Window:
     align: bool = False  # word timings wanted (asked for, or needed to resolve an overlap)
     prompt_tokens: tuple[int, ...] = ()
     seams: tuple[float, ...] = ()  # window times where silence was cut out (segments split there)
+    sole: bool = False  # the request's only window: an unsure language guess may be reconsidered
+    rivals: tuple[tuple[str, float], ...] = ()  # runner-up languages to decode too (set at detection)
     step: int = 0  # index into opts.temperatures(): above 0, a fallback decode
     encoded: np.ndarray | None = None  # kept encoder output, so a fallback does not encode again
     best: Decoded | None = None  # best failed attempt so far

@@ -205,6 +205,7 @@ class Transcriptions:
     @overload
     async def create(self, *, file: FileTypes, model: str | None = ..., response_format: Literal["json"] | None = ...,
                language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               languages: Sequence[str] | None = ..., keywords: Sequence[str] | None = ...,
                timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
                include: Sequence[str] | None = ..., stream: Literal[False] = ...,
                chunking_strategy: str | Mapping[str, Any] | None = ...,
@@ -217,6 +218,7 @@ class Transcriptions:
     @overload
     async def create(self, *, file: FileTypes, model: str | None = ..., response_format: Literal["verbose_json"],
                language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               languages: Sequence[str] | None = ..., keywords: Sequence[str] | None = ...,
                timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
                include: Sequence[str] | None = ..., stream: Literal[False] = ...,
                chunking_strategy: str | Mapping[str, Any] | None = ...,
@@ -229,6 +231,7 @@ class Transcriptions:
     @overload
     async def create(self, *, file: FileTypes, model: str | None = ..., response_format: Literal["diarized_json"],
                language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               languages: Sequence[str] | None = ..., keywords: Sequence[str] | None = ...,
                timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
                include: Sequence[str] | None = ..., stream: Literal[False] = ...,
                chunking_strategy: str | Mapping[str, Any] | None = ...,
@@ -241,6 +244,7 @@ class Transcriptions:
     @overload
     async def create(self, *, file: FileTypes, model: str | None = ..., response_format: Literal["text", "srt", "vtt"],
                language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               languages: Sequence[str] | None = ..., keywords: Sequence[str] | None = ...,
                timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
                include: Sequence[str] | None = ..., stream: Literal[False] = ...,
                chunking_strategy: str | Mapping[str, Any] | None = ...,
@@ -253,6 +257,7 @@ class Transcriptions:
     @overload
     async def create(self, *, file: FileTypes, model: str | None = ..., response_format: str | None = ...,
                language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               languages: Sequence[str] | None = ..., keywords: Sequence[str] | None = ...,
                timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
                include: Sequence[str] | None = ..., stream: Literal[True],
                chunking_strategy: str | Mapping[str, Any] | None = ...,
@@ -265,6 +270,7 @@ class Transcriptions:
     @overload
     async def create(self, *, file: FileTypes, model: str | None = ..., response_format: str | None = ...,
                language: str | None = ..., prompt: str | None = ..., temperature: float | None = ...,
+               languages: Sequence[str] | None = ..., keywords: Sequence[str] | None = ...,
                timestamp_granularities: Sequence[Literal["word", "segment"]] | None = ...,
                include: Sequence[str] | None = ..., stream: bool = ...,
                chunking_strategy: str | Mapping[str, Any] | None = ...,
@@ -281,6 +287,8 @@ class Transcriptions:
         model: str | None = None,
         response_format: str | None = None,
         language: str | None = None,
+        languages: Sequence[str] | None = None,
+        keywords: Sequence[str] | None = None,
         prompt: str | None = None,
         temperature: float | None = None,
         timestamp_granularities: Sequence[Literal["word", "segment"]] | None = None,
@@ -300,13 +308,14 @@ class Transcriptions:
 
         Returns Transcription (json), TranscriptionVerbose, TranscriptionDiarized, or a `str` for
         text/srt/vtt; with `stream=True`, a Stream of delta/segment/done events. `diarize=True` labels
-        speakers, `redact=True` (or category names: email, phone, card, name) masks PII.
+        speakers, `redact=True` (or category names: email, phone, card, name) masks PII. `languages` lists
+        the languages expected (detection picks among them); `keywords` are domain words that bias decoding.
         """
         form = _calls.transcription_form(
             model=self._client.resolve_model(model), language=language, prompt=prompt, temperature=temperature,
             timestamp_granularities=timestamp_granularities, include=include, chunking_strategy=chunking_strategy,
             known_speaker_names=known_speaker_names, known_speaker_references=known_speaker_references,
-            diarize=diarize, redact=redact)
+            diarize=diarize, redact=redact, languages=languages, keywords=keywords)
         call = _calls.transcription_call(task="transcribe", path="audio/transcriptions", file=file, form=form,
                                          response_format=response_format, stream=stream,
                                          options=_options(extra_headers, extra_body, timeout, idempotency_key))

@@ -225,6 +225,7 @@ def transcription_form(*, model: str, language: str | None = None, prompt: str |
                        known_speaker_names: Sequence[str] | None = None,
                        known_speaker_references: Sequence[FileTypes | str] | None = None,
                        diarize: bool | None = None, redact: bool | str | Sequence[str] | None = None,
+                       languages: Sequence[str] | None = None, keywords: Sequence[str] | None = None,
                        ) -> dict[str, Any]:
     """The multipart fields of a transcription: OpenAI's, then voxgate's extras."""
     refs = [data_url(r) for r in known_speaker_references] if known_speaker_references is not None else None
@@ -237,6 +238,8 @@ def transcription_form(*, model: str, language: str | None = None, prompt: str |
         "chunking_strategy": chunking_strategy,
         "known_speaker_names": list(known_speaker_names) if known_speaker_names is not None else None,
         "known_speaker_references": refs, "diarize": diarize, "redact": redact,
+        "languages": list(languages) if languages is not None else None,
+        "keywords": list(keywords) if keywords is not None else None,
     }
 
 

@@ -121,6 +121,7 @@ class Transcription(BaseType):
     text: str
     usage: UsageDuration | UsageTokens | None = None
     logprobs: list[dict[str, Any]] | None = None
+    languages: list[dict[str, str]] | None = None  # [{"code": "en"}]: the language the audio was heard in
 
     @classmethod
     def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +138,7 @@ class TranscriptionVerbose(BaseType):
     segments: list[TranscriptionSegment] | None = None
     words: list[TranscriptionWord] | None = None
     usage: UsageDuration | None = None
+    languages: list[dict[str, str]] | None = None
 
     @classmethod
     def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
