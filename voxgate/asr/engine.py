@@ -183,7 +183,7 @@ class WhisperEngine:
         candidates = [second_opinion.Candidate(chosen, w.language.probability, first.avg_logprob,
                                                self._text(first, chosen, w.opts.task))]
         for code, probability in w.rivals:
-            decoded = self._generate(encoded, [w], [self._prompt(w, code)], 0.0, language=code)[0]
+            decoded = self._generate(encoded, [w], [self._prompt(w, code)], w.temperature, language=code)[0]
             options[code] = decoded
             candidates.append(second_opinion.Candidate(code, probability, decoded.avg_logprob,
                                                        self._text(decoded, code, w.opts.task)))
@@ -196,6 +196,10 @@ class WhisperEngine:
         return options[winner.language]
 
     def _text(self, d: Decoded, language: str, task: str) -> str:
+        """The decoded text, for the text identifier; a translation is English whatever was heard, so
+        none (which scores every candidate alike)."""
+        if task != "transcribe":
+            return ""
         tokenizer = self.tokenizer(language, task)
         return str(tokenizer.decode([t for t in d.tokens if t < tokenizer.eot])).strip()
 
