@@ -41,6 +41,10 @@ def install_error_handlers(app: FastAPI) -> None:
         message = "route not found" if exc.status_code == 404 else str(exc.detail)
         return error_response(APIError(exc.status_code, message, code=code))
 
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return error_response(bad_request("the request body is nested too deeply"))
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")

@@ -92,8 +92,8 @@ async def _read_json(request: Request, tmp_dir: Path, limit: int) -> Upload:
     raw = await request.body()
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("the JSON body could not be parsed") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise bad_request("the JSON body could not be parsed (or is nested too deeply)") from None
     if not isinstance(body, dict):
         raise bad_request("the JSON body must be an object")
     fields = Fields.from_json(body)

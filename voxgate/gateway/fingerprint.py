@@ -155,7 +155,7 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> Bu
             try:
                 hasher.update(json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"),
                                          ensure_ascii=False).encode())
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # the route answers it with a 400
                 hasher.update(raw)
         elif form is not None:
             hasher.update(form.digest().encode())

@@ -20,8 +20,9 @@ _FALSE = {"false", "0", "no", "off", ""}
 
 
 class Fields:
-    def __init__(self, values: dict[str, list[Any]]) -> None:
+    def __init__(self, values: dict[str, list[Any]], lists: frozenset[str] = frozenset()) -> None:
         self.values = values
+        self.lists = lists  # fields a JSON body sent as a list: a scalar read of one is a 400, not its first item
 
     @classmethod
     def from_pairs(cls, pairs: list[tuple[str, Any]]) -> Fields:
@@ -34,6 +35,7 @@ class Fields:
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Fields:
         values: dict[str, list[Any]] = {}
+        lists: set[str] = set()
         for name, value in body.items():
             key = name[:-2] if name.endswith("[]") else name
             if isinstance(value, dict):
@@ -42,9 +44,10 @@ class Fields:
                 values[key] = [value]
             elif isinstance(value, list):
                 values[key] = list(value)
+                lists.add(key)
             elif value is not None:
                 values[key] = [value]
-        return cls(values)
+        return cls(values, frozenset(lists))
 
     def has(self, name: str) -> bool:
         return name in self.values
@@ -54,9 +57,16 @@ class Fields:
         if not vals:
             return default
         value = vals[0]
-        if isinstance(value, (dict, list)):
-            raise bad_request(f"'{name}' must be a string", param=name)
+        if isinstance(value, (dict, list)) or name in self.lists:
+            raise bad_request(f"'{name}' must be a single value, not a list or an object", param=name)
         return str(value)
+
+    def strings(self, name: str) -> list[str]:
+        """Every value of a list field, each of which must be a string (a 400 naming the field if not)."""
+        values = self.values.get(name, [])
+        if not all(isinstance(v, str) for v in values):
+            raise bad_request(f"'{name}' must be a list of strings", param=name)
+        return list(values)
 
     def texts(self, name: str) -> list[str]:
         out: list[str] = []
@@ -72,8 +82,10 @@ class Fields:
         if not vals:
             return default
         value = vals[0]
-        if isinstance(value, bool):
+        if isinstance(value, bool) and name not in self.lists:
             return value
+        if isinstance(value, (dict, list)) or name in self.lists:
+            raise bad_request(f"'{name}' must be true or false, not a list or an object", param=name)
         text = str(value).strip().lower()
         if text in _TRUE:
             return True

@@ -205,7 +205,7 @@ def _chunking(fields: Fields) -> Chunking | None:
             return Chunking()
         try:
             obj = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             obj = None
         if not isinstance(obj, dict):
             raise bad_request("chunking_strategy must be \"auto\" or a server_vad object", param="chunking_strategy")
@@ -232,8 +232,8 @@ def _milliseconds(fields: Fields, name: str, default: int) -> int:
 
 def _known_speakers(fields: Fields) -> tuple[KnownSpeaker, ...]:
     """known_speaker_names[] with known_speaker_references[] (data URLs of 2-10 s clips), same order."""
-    names = [n.strip() for n in fields.values.get("known_speaker_names", []) if str(n).strip()]
-    refs = [str(r) for r in fields.values.get("known_speaker_references", [])]
+    names = [n.strip() for n in fields.strings("known_speaker_names") if n.strip()]
+    refs = fields.strings("known_speaker_references")
     if not names and not refs:
         return ()
     if len(names) != len(refs):

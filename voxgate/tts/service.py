@@ -4,6 +4,7 @@ stream (iterate it off the event loop): text -> PCM -> encoded audio, piece by p
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ from voxgate.models.catalog import Catalog, ModelSpec
 from voxgate.models.registry import ModelRegistry
 from voxgate.models.stats import InferenceCounter
 from voxgate.tts.engine import PiperEngine, SpeechOptions
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class SpeechService:
                 response_format: str = "mp3") -> Utterance:
         """Check model, input and voice (APIError naming the field) before any credit is held."""
         spec = self.catalog.require(model, "speech")
+        text = _CONTROL.sub(" ", text)  # NUL and other control characters break the phonemizer; nobody speaks them
         if not text.strip():
             raise bad_request("'input' must not be empty", param="input", code="empty_input")
         if len(text) > self.max_input_chars:
