@@ -421,3 +421,23 @@ def test_cli_keys_commands(server: LiveServer) -> None:
     assert cli("revoke", key_id).returncode == 0
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
+
+
+def test_refusals_are_not_replayed_so_a_corrected_retry_runs(server: LiveServer) -> None:
+    """A 400 or a 402 under an Idempotency-Key is not stored: the corrected request, or the same one after a
+    top-up, runs under the same key instead of getting the old refusal back."""
+    key_id, key = new_key(server, credits=0.00001)
+    headers = idem()
+    with httpx.Client(base_url=server.root, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
+        bad = {"model": "tts-1", "voice": "no-such-voice", "input": "Hello there.", "response_format": "wav"}
+        assert http.post("/v1/audio/speech", json=bad, headers=headers).status_code == 400
+        good = {**bad, "voice": "alloy"}
+        first = http.post("/v1/audio/speech", json=good, headers=headers)
+        assert first.status_code == 402 and "idempotent-replayed" not in first.headers
+        with admin(server) as a:
+            assert a.post(f"/v1/admin/keys/{key_id}", json={"add_credits": 1.0}).status_code == 200
+        second = http.post("/v1/audio/speech", json=good, headers=headers)
+        assert second.status_code == 200 and "idempotent-replayed" not in second.headers
+        third = http.post("/v1/audio/speech", json=good, headers=headers)
+        assert third.status_code == 200 and third.headers["idempotent-replayed"] == "true"
+        assert third.content == second.content

@@ -195,8 +195,10 @@ class Gateway:
             charge = Charge(key_id=call.principal.key_id, request_id=call.request_id, model=meter.model or "",
                             unit=meter.unit or "", units=meter.units, credits_nano=meter.credits_nano,
                             idempotency_key=call.idempotency_key)
+        # Only a request that ran is replayed: a refusal (400 bad input, 401, 402 before a top-up, 403, 409,
+        # 413, 429) releases the key, so the corrected or later retry runs.
         storable = (response is not None and call.completed and not errored and not call.failed and not call.no_store
-                    and 0 < call.status < 500 and call.status != 429)
+                    and 200 <= call.status < 300)
         try:
             if claim is not None or charge is not None or meter.held:
                 settlement = Settlement(request_id=call.request_id, claim=claim,
