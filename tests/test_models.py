@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 
 import httpx
 import openai
@@ -27,9 +28,23 @@ def test_models_retrieve_unknown(client: openai.OpenAI) -> None:
 
 def test_health(server: LiveServer) -> None:
     assert httpx.get(f"{server.root}/healthz").json() == {"status": "ok"}
-    ready = httpx.get(f"{server.root}/readyz", timeout=120)
+    deadline = time.monotonic() + 120
+    while (ready := httpx.get(f"{server.root}/readyz", timeout=10)).status_code == 503 and time.monotonic() < deadline:
+        assert ready.json()["error"]["code"] == "not_ready" and ready.headers["retry-after"]
+        time.sleep(0.5)  # the server warms its default models in the background; asking loads nothing
     assert ready.status_code == 200 and ready.json()["models"] == {"transcription": "whisper-base",
                                                                     "speech": "piper-joe"}
+
+
+def test_a_failed_warmup_is_reported_without_its_exception() -> None:
+    from voxgate.models.warmup import Warmup
+
+    def broken() -> None:
+        raise OSError("/secret/path/model.bin: no such file")
+
+    warmup = Warmup([broken])
+    warmup.start()
+    assert warmup.done.wait(10) and warmup.failed
 
 
 def test_operator_catalog_adds_models_with_slash_ids(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -21,6 +21,7 @@ from voxgate.gateway.request_ids import RequestIdMiddleware
 from voxgate.jobs import JobService
 from voxgate.models.catalog import Catalog
 from voxgate.models.registry import ModelRegistry
+from voxgate.models.warmup import Warmup
 from voxgate.store.db import Database
 from voxgate.store.deliveries import SqliteDeliveryStore
 from voxgate.store.gateway_store import SqliteGatewayStore
@@ -56,14 +57,18 @@ def build_context(settings: Settings) -> AppContext:
     transcription = transcription_service(settings, catalog, registry)
     jobs_service = JobService(settings.jobs, settings.webhooks, SqliteJobStore(db), SqliteDeliveryStore(db),
                               transcription, settings.jobs_dir, settings.data_dir, credit_store=gateway_store)
+    speech = speech_service(settings, catalog, registry)
+    warmup = Warmup([lambda: transcription.engine(catalog.default("transcription")),
+                     lambda: speech.engine(catalog.default("speech"))])
     return AppContext(settings=settings, catalog=catalog, registry=registry, gateway=gateway,
                       accounts=Accounts(keys, gateway_store, catalog), transcription=transcription,
-                      speech=speech_service(settings, catalog, registry), jobs=jobs_service)
+                      speech=speech, jobs=jobs_service, warmup=warmup)
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Background work lives as long as the server: the job runner and the webhook sender."""
+    """Background work lives as long as the server: the model warm-up, the job runner and the webhook sender."""
+    app.state.ctx.warmup.start()
     service: JobService | None = app.state.ctx.jobs
     if service is not None:
         await anyio.to_thread.run_sync(service.start)

@@ -3,7 +3,7 @@ one dependency that hands routers the typed caller (`Principal`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -16,6 +16,7 @@ from voxgate.jobs import JobService
 from voxgate.models.catalog import Catalog
 from voxgate.models.registry import ModelRegistry
 from voxgate.models.stats import InferenceCounter
+from voxgate.models.warmup import Warmup
 from voxgate.transcription import TranscriptionService
 from voxgate.tts.service import SpeechService
 
@@ -30,6 +31,7 @@ class AppContext:
     transcription: TranscriptionService
     speech: SpeechService
     jobs: JobService | None = None  # async jobs and webhooks
+    warmup: Warmup = field(default_factory=lambda: Warmup([]))  # default models, loaded at start
 
     def inference_counts(self) -> dict[str, int]:
         """Engine runs per model since start-up, over every service that counts them."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request
 
 from voxgate.api.context import get_ctx
@@ -20,15 +19,14 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> dict[str, Any]:
-    """Load the default models (off the event loop) and report them; 503 if one cannot load."""
+    """Ready once the default models are loaded. Anyone may ask, so asking never loads a model (the server
+    warms them at start) and a failure is reported without its exception (that goes to the log)."""
     ctx = get_ctx(request)
-    models = {}
-    for task, load in (("transcription", ctx.transcription.engine), ("speech", ctx.speech.engine)):
-        spec = ctx.catalog.default(task)
-        try:
-            await anyio.to_thread.run_sync(load, spec)
-        except Exception as exc:  # any load failure means "not ready", with the reason
-            raise APIError(503, f"default {task} model {spec.id!r} cannot load: {exc}", code="not_ready",
-                           type="server_error") from None
-        models[task] = spec.id
+    models = {task: ctx.catalog.default(task).id for task in ("transcription", "speech")}
+    if ctx.warmup.failed:
+        raise APIError(503, "a default model failed to load; see the server log", code="not_ready",
+                       type="server_error")
+    if not all(ctx.registry.is_loaded(model_id) for model_id in models.values()):
+        raise APIError(503, "the default models are still loading", code="not_ready", type="server_error",
+                       headers={"Retry-After": "2"})
     return {"status": "ready", "models": models}
