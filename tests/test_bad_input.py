@@ -66,3 +66,33 @@ def test_control_characters_in_speech_input_are_not_spoken(server: LiveServer) -
         assert decode(response.content).duration > 0.5
         only_control = http.post("/v1/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": "\x00\x01"})
         assert only_control.status_code == 400 and only_control.json()["error"]["param"] == "input"
+
+
+def _encoded(fmt: str, codec: str, rate: int) -> bytes:
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(str(CLIP)) as source, av.open(buf, "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=rate)  # type: ignore[call-overload]
+        for frame in source.decode(audio=0):
+            frame.pts = None
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("fmt", "codec", "rate"), [("flac", "flac", 16000), ("ogg", "libopus", 48000)])
+def test_a_truncated_upload_is_a_400_that_names_no_server_path(server: LiveServer, fmt: str, codec: str,
+                                                              rate: int) -> None:
+    data = _encoded(fmt, codec, rate)
+    broken = data[:300] + b"\x00" * 10 + data[600:900]  # FFmpeg's message for this names the temp file
+    with server.http() as http:
+        response = http.post("/v1/audio/transcriptions", data={"model": "whisper-1"},
+                             files={"file": (f"clip.{fmt}", broken)})
+    assert response.status_code == 400, response.text[:300]
+    message = response.json()["error"]["message"]
+    assert "/" not in message and "upload-" not in message, message

@@ -23,6 +23,12 @@ class AudioDecodeError(ValueError):
     """The upload is empty, not audio, or corrupt; the message says which, for the client."""
 
 
+def _reason(exc: Exception) -> str:
+    """What went wrong, without the file name FFmpeg and the OS put in their messages (a server path)."""
+    reason = getattr(exc, "strerror", None)
+    return str(reason) if reason else type(exc).__name__
+
+
 def _open(source: str | Path | BinaryIO) -> av.container.InputContainer:
     try:
         return av.open(source if not isinstance(source, Path) else str(source), mode="r", metadata_errors="ignore")
@@ -30,7 +36,7 @@ def _open(source: str | Path | BinaryIO) -> av.container.InputContainer:
         raise AudioDecodeError("the file is not a recognised audio format (expected flac, mp3, mp4, mpeg, "
                                "mpga, m4a, ogg, wav or webm)") from None
     except (av.error.FFmpegError, OSError) as exc:
-        raise AudioDecodeError(f"the audio file could not be read: {exc}") from None
+        raise AudioDecodeError(f"the audio file could not be read: {_reason(exc)}") from None
 
 
 def iter_pcm(source: str | Path | BinaryIO, rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
@@ -54,7 +60,7 @@ def iter_pcm(source: str | Path | BinaryIO, rate: int = SAMPLE_RATE) -> Iterator
                 yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
         except (av.error.FFmpegError, ValueError) as exc:
             if not produced:
-                raise AudioDecodeError(f"the audio data is corrupt and could not be decoded: {exc}") from None
+                raise AudioDecodeError(f"the audio data is corrupt and could not be decoded: {_reason(exc)}") from None
             # A truncated tail after good audio: keep what decoded, as ffmpeg does.
         if not produced:
             raise AudioDecodeError("the audio file holds no decodable samples")
