@@ -182,6 +182,7 @@ def test_a_failing_receiver_gets_retries(hook_server: LiveServer, receivers: lis
     assert delivery.attempts == 3
     assert [a.status_code for a in delivery.attempt_log] == [None, 500, 200]
     assert "Timeout" in (delivery.attempt_log[0].error or "")
+    assert delivery.attempt_log[1].error == "HTTP 500", "the receiver's answer body is neither read nor stored"
     gaps = [b.at - a.at for a, b in zip(delivery.attempt_log, delivery.attempt_log[1:], strict=False)]
     assert gaps[1] >= 0.35  # exponential backoff: 0.2 s, then 0.4 s
 
@@ -214,3 +215,12 @@ def test_a_keys_default_webhook_url(hook_server: LiveServer, receivers: list[Rec
     other = new_client(hook_server)  # deliveries are listed per key
     assert other.webhooks.deliveries.list().data == []
     assert client.webhooks.set_default(None).url is None
+
+
+def test_the_sender_logs_only_the_origin_and_never_reads_the_answer() -> None:
+    """A webhook URL's path and query may hold the receiver's secrets, and its answer is the receiver's data:
+    the log shows scheme://host:port, the delivery log the status code alone."""
+    from voxgate.jobs.sender import _origin
+
+    assert _origin("https://hooks.example.com:8443/in/T0K3N?sig=abc") == "https://hooks.example.com:8443"
+    assert _origin("http://10.0.0.5/hook") == "http://10.0.0.5"
