@@ -96,3 +96,44 @@ def test_a_truncated_upload_is_a_400_that_names_no_server_path(server: LiveServe
     assert response.status_code == 400, response.text[:300]
     message = response.json()["error"]["message"]
     assert "/" not in message and "upload-" not in message, message
+
+
+def _wav(rate: int, seconds_of_bytes: int, channels: int = 1, width: int = 1) -> bytes:
+    """A PCM WAV whose header declares `rate` Hz: a few KB of 8-bit samples at 1 Hz claim hours of audio."""
+    import struct
+
+    data = b"\x80" * seconds_of_bytes
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * width, channels * width, 8 * width)
+    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data"
+            + struct.pack("<I", len(data)) + data)
+
+
+@pytest.mark.parametrize(("case", "body", "code"), [
+    ("a WAV declaring 1 Hz", _wav(1, 3600), "invalid_audio"),
+    ("a WAV declaring 2^30 Hz", _wav(1 << 30, 20_000), "invalid_audio"),
+    ("a WAV declaring 16 channels", _wav(16_000, 32_000, channels=16), "invalid_audio"),
+    ("8 kHz audio longer than the limit", _wav(8_000, 8_000 * 20), "audio_too_long"),
+])
+def test_audio_bombs_are_refused_before_they_decode(limited_server: LiveServer, case: str, body: bytes,
+                                                    code: str) -> None:
+    with limited_server.http() as http:
+        started = time.perf_counter()
+        response = http.post("/v1/audio/transcriptions", data={"model": "whisper-1"},
+                             files={"file": ("bomb.wav", body)})
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 400, (case, response.text[:300])
+        assert response.json()["error"]["code"] == code and response.json()["error"]["param"] == "file"
+        assert elapsed < 5, f"{case}: {elapsed:.1f} s"
+        assert http.get("/healthz").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A server whose decoded-duration limit is 15 s (VOXGATE_MAX_AUDIO_SECONDS)."""
+    from tests.conftest import start_server, stop_server
+
+    live = start_server(tmp_path_factory.mktemp("limited"), {"VOXGATE_MAX_AUDIO_SECONDS": "15"})
+    try:
+        yield live
+    finally:
+        stop_server(live)

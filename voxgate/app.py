@@ -32,7 +32,8 @@ from voxgate.tts.service import SpeechService
 
 
 def transcription_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) -> TranscriptionService:
-    return TranscriptionService(catalog, registry, settings.asr, settings.server.cpu_threads, settings.tmp_dir)
+    return TranscriptionService(catalog, registry, settings.asr, settings.server.cpu_threads, settings.tmp_dir,
+                                max_audio_seconds=settings.limits.max_audio_seconds)
 
 
 def speech_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) -> SpeechService:

@@ -28,6 +28,7 @@ class LimitSettings(BaseSettings):
 
     max_upload_bytes: int = Field(25 * 1024 * 1024, gt=0)  # larger uploads get 413
     max_speech_input_chars: int = Field(4096, gt=0)  # longer speech `input` gets 400
+    max_audio_seconds: float = Field(4 * 3600, gt=0)  # uploads decoding to longer audio get 400 audio_too_long
 
 
 class GatewaySettings(BaseSettings):

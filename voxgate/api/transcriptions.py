@@ -85,7 +85,8 @@ async def _handle(http: Request, principal: Principal, task: Task) -> Response:
         scoped_model = ctx.gateway.authorize_model(principal, upload.fields.text("model"))  # 403 for pipeline keys
         if scoped_model:
             upload.fields.values["model"] = [scoped_model]
-        request = ctx.transcription.parse(upload.fields, task)
+        # Off the event loop: parsing decodes any speaker reference clips.
+        request = await anyio.to_thread.run_sync(ctx.transcription.parse, upload.fields, task)
         call_of(http).access.model = request.model
         if upload.fields.flag("async"):  # queue a job: 202 now, charged when it succeeds (api/jobs.py)
             return await submit_job(http, principal, upload, request)

@@ -22,6 +22,18 @@ from voxgate.audio import SAMPLE_RATE
 class AudioDecodeError(ValueError):
     """The upload is empty, not audio, or corrupt; the message says which, for the client."""
 
+    code = "invalid_audio"
+
+
+class AudioTooLong(AudioDecodeError):
+    """The audio decodes to more than the caller's limit (found while decoding, before more is written)."""
+
+    code = "audio_too_long"
+
+
+RATE_RANGE = (8_000, 192_000)  # sample rates a real recording has; others are refused from the header
+MAX_CHANNELS = 8
+
 
 def _reason(exc: Exception) -> str:
     """What went wrong, without the file name FFmpeg and the OS put in their messages (a server path)."""
@@ -39,25 +51,47 @@ def _open(source: str | Path | BinaryIO) -> av.container.InputContainer:
         raise AudioDecodeError(f"the audio file could not be read: {_reason(exc)}") from None
 
 
-def iter_pcm(source: str | Path | BinaryIO, rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
-    """Yield float32 mono blocks at `rate` as the file decodes, so long files never sit in memory whole."""
+def _check_header(stream: av.audio.stream.AudioStream) -> None:
+    """Refuse what no recording declares before decoding starts: a WAV claiming 1 Hz decodes a few KB into
+    hours, and one claiming 2^30 Hz keeps the resampler busy for seconds."""
+    declared = int(stream.rate or stream.codec_context.sample_rate or 0)
+    if declared and not RATE_RANGE[0] <= declared <= RATE_RANGE[1]:
+        raise AudioDecodeError(f"the audio declares a sample rate of {declared} Hz; supported rates are "
+                               f"{RATE_RANGE[0]}-{RATE_RANGE[1]} Hz")
+    channels = int(stream.codec_context.channels or 0)
+    if channels > MAX_CHANNELS:
+        raise AudioDecodeError(f"the audio declares {channels} channels; at most {MAX_CHANNELS} are supported")
+
+
+def iter_pcm(source: str | Path | BinaryIO, rate: int = SAMPLE_RATE,
+             max_seconds: float | None = None) -> Iterator[np.ndarray]:
+    """Yield float32 mono blocks at `rate` as the file decodes, so long files never sit in memory whole.
+    Past `max_seconds` of decoded audio it raises AudioTooLong at once, so a bomb is never decoded whole."""
     if isinstance(source, (str, Path)) and Path(source).stat().st_size == 0:
         raise AudioDecodeError("the audio file is empty")
     container = _open(source)
+    limit = None if max_seconds is None else int(max_seconds * rate)
     try:
         stream = next(iter(container.streams.audio), None)
         if stream is None:
             raise AudioDecodeError("the file contains no audio stream")
+        _check_header(stream)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        produced = False
+        produced = 0
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    produced = True
-                    yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    block = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    produced += len(block)
+                    if limit is not None and produced > limit:
+                        raise AudioTooLong(f"the audio is longer than the limit of {max_seconds:g} s")
+                    yield block
             for out in resampler.resample(None):
-                produced = True
-                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                block = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                produced += len(block)
+                yield block
+        except AudioDecodeError:
+            raise
         except (av.error.FFmpegError, ValueError) as exc:
             if not produced:
                 raise AudioDecodeError(f"the audio data is corrupt and could not be decoded: {_reason(exc)}") from None
@@ -68,13 +102,14 @@ def iter_pcm(source: str | Path | BinaryIO, rate: int = SAMPLE_RATE) -> Iterator
         container.close()
 
 
-def decode_audio(source: str | Path | BinaryIO | bytes, rate: int = SAMPLE_RATE) -> np.ndarray:
+def decode_audio(source: str | Path | BinaryIO | bytes, rate: int = SAMPLE_RATE,
+                 max_seconds: float | None = None) -> np.ndarray:
     """Decode a whole file into one array (for clips that fit comfortably in memory)."""
     if isinstance(source, bytes):
         if not source:
             raise AudioDecodeError("the audio file is empty")
         source = io.BytesIO(source)
-    blocks = list(iter_pcm(source, rate))
+    blocks = list(iter_pcm(source, rate, max_seconds))
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
@@ -109,15 +144,17 @@ class PcmFile:
         self._closer()
 
 
-def decode_to_file(source: str | Path | BinaryIO, directory: Path, rate: int = SAMPLE_RATE) -> PcmFile:
-    """Stream-decode `source` into a PcmFile under `directory`; memory stays at one decoded frame."""
+def decode_to_file(source: str | Path | BinaryIO, directory: Path, rate: int = SAMPLE_RATE,
+                   max_seconds: float | None = None) -> PcmFile:
+    """Stream-decode `source` into a PcmFile under `directory`; memory stays at one decoded frame, and
+    decoding stops (AudioTooLong) past `max_seconds`."""
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="pcm-", suffix=".f32", dir=directory)
     os.unlink(name)
     samples = 0
     try:
         with os.fdopen(os.dup(fd), "wb", buffering=1 << 20) as out:
-            for block in iter_pcm(source, rate):
+            for block in iter_pcm(source, rate, max_seconds):
                 out.write(block.tobytes())
                 samples += len(block)
     except BaseException:

@@ -247,7 +247,8 @@ def _known_speakers(fields: Fields) -> tuple[KnownSpeaker, ...]:
     for i, (name, ref) in enumerate(zip(names, refs)):
         param = f"known_speaker_references[{i}]"
         try:
-            audio = decode_audio(decode_base64(ref, param))
+            # Capped while decoding: a tiny clip must not expand into minutes of samples in memory.
+            audio = decode_audio(decode_base64(ref, param), max_seconds=REFERENCE_SECONDS[1] + 0.5)
         except AudioDecodeError as exc:
             raise bad_request(f"{param}: {exc}", param="known_speaker_references") from None
         seconds = len(audio) / SAMPLE_RATE

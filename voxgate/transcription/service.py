@@ -30,12 +30,13 @@ from voxgate.transcription.request import Task, TranscriptionRequest, parse_requ
 
 class TranscriptionService:
     def __init__(self, catalog: Catalog, registry: ModelRegistry, settings: AsrSettings, cpu_threads: int,
-                 tmp_dir: Path) -> None:
+                 tmp_dir: Path, max_audio_seconds: float | None = None) -> None:
         self.catalog = catalog
         self.registry = registry
         self.settings = settings
         self.cpu_threads = cpu_threads
         self.tmp_dir = tmp_dir  # decoded audio lives next to uploads, never in memory whole
+        self.max_audio_seconds = max_audio_seconds  # decoding stops past this (a 400 audio_too_long)
         self.inferences = InferenceCounter()  # engine runs per model (GET /v1/admin/stats)
 
     def parse(self, fields: Fields, task: Task) -> TranscriptionRequest:
@@ -53,11 +54,11 @@ class TranscriptionService:
 
     def load_audio(self, path: Path) -> PcmFile:
         """Decode an upload to 16 kHz mono float32 on disk (`len()` is its sample count); a file that is not
-        audio is a 400 on `file`."""
+        audio, or decodes to more than the duration limit, is a 400 on `file`."""
         try:
-            return decode_to_file(path, self.tmp_dir)
+            return decode_to_file(path, self.tmp_dir, max_seconds=self.max_audio_seconds)
         except AudioDecodeError as exc:
-            raise bad_request(str(exc), param="file", code="invalid_audio") from None
+            raise bad_request(str(exc), param="file", code=exc.code) from None
 
     def transcribe(
         self, audio: np.ndarray | PcmFile, request: TranscriptionRequest,
