@@ -34,6 +34,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"json": {"model": "whisper-1", "file_base64": "", "known_speaker_names": [1]}}),
     ("temperature as a list", "/v1/audio/transcriptions",
      {"json": {"model": "whisper-1", "file_base64": "", "temperature": [0.5]}}),
+    ("temperature[] as a multipart list", "/v1/audio/transcriptions",
+     {"data": {"model": "whisper-1", "temperature[]": "0.1"}, "files": {"file": ("a.wav", CLIP.read_bytes())}}),
     ("stream as a list", "/v1/audio/transcriptions",
      {"json": {"model": "whisper-1", "file_base64": "", "stream": [True]}}),
 ]

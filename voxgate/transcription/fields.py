@@ -27,10 +27,13 @@ class Fields:
     @classmethod
     def from_pairs(cls, pairs: list[tuple[str, Any]]) -> Fields:
         values: dict[str, list[Any]] = {}
+        lists: set[str] = set()
         for name, value in pairs:
             key = name[:-2] if name.endswith("[]") else name
+            if key != name:
+                lists.add(key)
             values.setdefault(key, []).append(value)
-        return cls(values)
+        return cls(values, frozenset(lists))
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Fields:
