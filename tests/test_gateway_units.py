@@ -127,6 +127,10 @@ def test_fingerprint_ignores_boundary_order_and_filename_but_not_content() -> No
     assert base == _digest({"file": ("upload", audio)}, {"language": "en", "model": "whisper-1"}, chunk=4096)
     assert base != _digest({"file": ("a.wav", audio[:-1] + b"\x01")}, {"model": "whisper-1", "language": "en"})
     assert base != _digest({"file": ("a.wav", audio)}, {"model": "whisper-1", "language": "fr"})
+    text = "RIFF" * 64
+    as_file = _digest({"file": ("a.wav", text.encode())}, {"model": "whisper-1"})
+    as_text = _digest({"file": (None, text.encode())}, {"model": "whisper-1"})  # type: ignore[dict-item]
+    assert as_text != as_file, "the same bytes as a text field and as a file part are different requests"
     assert _digest(None, json_body={"a": 1, "b": [1, 2]}) == _digest(None, json_body={"b": [1, 2], "a": 1})
     assert _digest(None, json_body={"a": 1}) != _digest(None, json_body={"a": 2})
 

@@ -28,8 +28,8 @@ class ClientGone(Exception):
 
 
 class _MultipartDigest:
-    """Digests a multipart/form-data body as its sorted (field name, value bytes) pairs: the boundary,
-    part order, filenames and part headers vary between clients and retries and are left out."""
+    """Digests a multipart/form-data body as its sorted (field name, file or not, value bytes) parts: the
+    boundary, part order, filenames and other part headers vary between clients and retries and are left out."""
 
     def __init__(self, boundary: bytes) -> None:
         self.parts: list[tuple[bytes, str]] = []
@@ -39,6 +39,7 @@ class _MultipartDigest:
         self._header_field = b""
         self._header_value = b""
         self._part = hashlib.sha256()
+        self._is_file = False
         callbacks = {
             "on_part_begin": self._begin, "on_part_data": self._data, "on_part_end": self._end,
             "on_header_field": self._field, "on_header_value": self._value, "on_header_end": self._header_end,
@@ -46,7 +47,7 @@ class _MultipartDigest:
         self.parser = MultipartParser(boundary, callbacks) if boundary else None  # type: ignore[arg-type]
 
     def _begin(self) -> None:
-        self._name, self._part = b"", hashlib.sha256()
+        self._name, self._part, self._is_file = b"", hashlib.sha256(), False
 
     def _field(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
@@ -56,7 +57,9 @@ class _MultipartDigest:
 
     def _header_end(self) -> None:
         if self._header_field.strip().lower() == b"content-disposition":
-            self._name = parse_options_header(self._header_value)[1].get(b"name", b"")
+            options = parse_options_header(self._header_value)[1]
+            self._name = options.get(b"name", b"")
+            self._is_file = b"filename" in options  # a file part and a text part of equal bytes differ
         self._header_field = self._header_value = b""
 
     def _data(self, data: bytes, start: int, end: int) -> None:
@@ -64,7 +67,7 @@ class _MultipartDigest:
 
     def _end(self) -> None:
         name = self._name[:-2] if self._name.endswith(b"[]") else self._name  # x and x[] are one field
-        self.parts.append((name, self._part.hexdigest()))
+        self.parts.append((name + (b"\0file" if self._is_file else b""), self._part.hexdigest()))
 
     def feed(self, chunk: bytes) -> None:
         self.raw.update(chunk)
