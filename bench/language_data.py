@@ -9,10 +9,7 @@ makes the comparison stricter, not easier. Cached under bench/out/language/.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.diarization_data import SR, read_wav, resample, rms_db, trim, write_wav  # noqa: E402
+from bench.diarization_data import SR, _cli, resample, rms_db, trim, write_wav  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "language"
 
@@ -78,13 +75,7 @@ class Clip:
 
 
 def _espeak(voice: str, rate: int, text: str) -> np.ndarray:
-    if shutil.which("espeak-ng") is None:
-        raise SystemExit("espeak-ng not found: apt-get install -y espeak-ng")
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "x.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(out), text], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        y, sr = read_wav(out)
+    y, sr = _cli(["espeak-ng", "-v", voice, "-s", str(rate), "-w", "{out}", text])
     return trim(resample(y, sr))
 
 

@@ -181,12 +181,12 @@ class WhisperEngine:
         chosen = w.language.language or "en"
         options = {chosen: first}
         candidates = [second_opinion.Candidate(chosen, w.language.probability, first.avg_logprob,
-                                               self._text(first, chosen, w.opts.task))]
+                                               _identifiable(first, w.opts.task))]
         for code, probability in w.rivals:
             decoded = self._generate(encoded, [w], [self._prompt(w, code)], w.temperature, language=code)[0]
             options[code] = decoded
             candidates.append(second_opinion.Candidate(code, probability, decoded.avg_logprob,
-                                                       self._text(decoded, code, w.opts.task)))
+                                                       _identifiable(decoded, w.opts.task)))
         winner = second_opinion.best(candidates)
         if winner.language != chosen:
             log.info("language: detector said %s (%.2f), second opinion chose %s (%.2f) among %s", chosen,
@@ -194,14 +194,6 @@ class WhisperEngine:
                      ", ".join(c.language for c in candidates))
             w.language.switch(winner.language, winner.probability)
         return options[winner.language]
-
-    def _text(self, d: Decoded, language: str, task: str) -> str:
-        """The decoded text, for the text identifier; a translation is English whatever was heard, so
-        none (which scores every candidate alike)."""
-        if task != "transcribe":
-            return ""
-        tokenizer = self.tokenizer(language, task)
-        return str(tokenizer.decode([t for t in d.tokens if t < tokenizer.eot])).strip()
 
     def _prompt(self, w: Window, language: str | None = None) -> list[int]:
         tokenizer = self.tokenizer(language or w.language.language, w.opts.task)
@@ -228,19 +220,18 @@ class WhisperEngine:
         for r in results:
             tokens = list(r.sequences_ids[0])
             avg_logprob = r.scores[0] * len(tokens) / (len(tokens) + 1)
-            text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
-            out.append(Decoded(tokens, avg_logprob, r.no_speech_prob, get_compression_ratio(text) if text else 0.0,
-                                temperature))
+            text = tokenizer.decode([t for t in tokens if t < tokenizer.eot])
+            out.append(Decoded(tokens, text, avg_logprob, r.no_speech_prob,
+                               get_compression_ratio(text.strip()) if text.strip() else 0.0, temperature))
         return out
 
     def _result(self, w: Window, d: Decoded) -> WindowResult:
         """The window as one segment; alignment, when asked, cuts it into sentence-sized ones."""
         tokenizer = self.tokenizer(w.language.language, w.opts.task)
         tokens = [t for t in d.tokens if t < tokenizer.eot]
-        text = tokenizer.decode(tokens)
         segments = []
-        if text.strip():
-            segments.append(Segment(id=0, start=0.0, end=round(w.duration, 3), text=text, tokens=tokens,
+        if d.text.strip():
+            segments.append(Segment(id=0, start=0.0, end=round(w.duration, 3), text=d.text, tokens=tokens,
                                     temperature=d.temperature, avg_logprob=d.avg_logprob,
                                     compression_ratio=d.compression_ratio, no_speech_prob=d.no_speech_prob))
         notes = [f"temperature fallback to {d.temperature}"] if d.temperature > 0 else []
@@ -264,6 +255,12 @@ class WhisperEngine:
                 words = [(Word(a["word"], round(float(a["start"]), 3), round(float(a["end"]), 3),
                                round(float(a["probability"]), 4)), list(a["tokens"])) for a in alignment if a["word"]]
                 results[i].segments = split_into_segments(results[i].segments[0], words, windows[i].seams)
+
+
+def _identifiable(d: Decoded, task: str) -> str:
+    """A decode's text for the text identifier; a translation is English whatever was heard, so none
+    (which scores every candidate alike)."""
+    return d.text.strip() if task == "transcribe" else ""
 
 
 def _select(encoded: ctranslate2.StorageView, rows: list[int], total: int) -> ctranslate2.StorageView:

@@ -118,6 +118,7 @@ class WindowResult:
 @dataclass
 class Decoded:
     tokens: list[int]
+    text: str  # the tokens before end-of-text, decoded once (unstripped)
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float

@@ -63,6 +63,14 @@ def _check_header(stream: av.audio.stream.AudioStream) -> None:
         raise AudioDecodeError(f"the audio declares {channels} channels; at most {MAX_CHANNELS} are supported")
 
 
+def _resampled(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+               resampler: av.AudioResampler) -> Iterator[av.AudioFrame]:
+    """Every resampled frame of `stream`, then the resampler's flush."""
+    for frame in container.decode(stream):
+        yield from resampler.resample(frame)
+    yield from resampler.resample(None)
+
+
 def iter_pcm(source: str | Path | BinaryIO, rate: int = SAMPLE_RATE,
              max_seconds: float | None = None) -> Iterator[np.ndarray]:
     """Yield float32 mono blocks at `rate` as the file decodes, so long files never sit in memory whole.
@@ -79,16 +87,11 @@ def iter_pcm(source: str | Path | BinaryIO, rate: int = SAMPLE_RATE,
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         produced = 0
         try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    block = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                    produced += len(block)
-                    if limit is not None and produced > limit:
-                        raise AudioTooLong(f"the audio is longer than the limit of {max_seconds:g} s")
-                    yield block
-            for out in resampler.resample(None):
+            for out in _resampled(container, stream, resampler):
                 block = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
                 produced += len(block)
+                if limit is not None and produced > limit:
+                    raise AudioTooLong(f"the audio is longer than the limit of {max_seconds:g} s")
                 yield block
         except AudioDecodeError:
             raise

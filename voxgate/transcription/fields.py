@@ -22,7 +22,7 @@ _FALSE = {"false", "0", "no", "off", ""}
 class Fields:
     def __init__(self, values: dict[str, list[Any]], lists: frozenset[str] = frozenset()) -> None:
         self.values = values
-        self.lists = lists  # fields a JSON body sent as a list: a scalar read of one is a 400, not its first item
+        self.lists = lists  # fields sent as a list (JSON list, `name[]` parts): a scalar read is a 400, not item 0
 
     @classmethod
     def from_pairs(cls, pairs: list[tuple[str, Any]]) -> Fields:
@@ -55,14 +55,19 @@ class Fields:
     def has(self, name: str) -> bool:
         return name in self.values
 
-    def text(self, name: str, default: str | None = None) -> str | None:
+    def _single(self, name: str) -> Any:
+        """The field's one value (None when absent); a list or an object where one value belongs is a 400."""
         vals = self.values.get(name)
         if not vals:
-            return default
+            return None
         value = vals[0]
         if isinstance(value, (dict, list)) or name in self.lists:
             raise bad_request(f"'{name}' must be a single value, not a list or an object", param=name)
-        return str(value)
+        return value
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self._single(name)
+        return default if value is None else str(value)
 
     def strings(self, name: str) -> list[str]:
         """Every value of a list field, each of which must be a string (a 400 naming the field if not)."""
@@ -81,14 +86,11 @@ class Fields:
         return out
 
     def flag(self, name: str, default: bool = False) -> bool:
-        vals = self.values.get(name)
-        if not vals:
+        value = self._single(name)
+        if value is None:
             return default
-        value = vals[0]
-        if isinstance(value, bool) and name not in self.lists:
+        if isinstance(value, bool):
             return value
-        if isinstance(value, (dict, list)) or name in self.lists:
-            raise bad_request(f"'{name}' must be true or false, not a list or an object", param=name)
         text = str(value).strip().lower()
         if text in _TRUE:
             return True

@@ -178,10 +178,7 @@ def _languages(fields: Fields) -> tuple[str, ...]:
 
 def _keywords(fields: Fields) -> tuple[str, ...]:
     """`keywords[]`: domain words; like OpenAI, one holding `<`, `>`, CR or LF fails the request."""
-    raw = fields.values.get("keywords", [])
-    if any(not isinstance(w, str) for w in raw):
-        raise bad_request("'keywords' must be a list of strings", param="keywords")
-    words = [w.strip() for w in raw if w.strip()]
+    words = [w.strip() for w in fields.strings("keywords") if w.strip()]
     if len(words) > MAX_KEYWORDS:
         raise bad_request(f"at most {MAX_KEYWORDS} keywords", param="keywords")
     for word in words:
