@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LiveServer
+from tests.corpus import encoded, wav
 from tests.helpers import librivox_clips
 
 CLIP, _ = librivox_clips()[1]
@@ -70,27 +71,10 @@ def test_control_characters_in_speech_input_are_not_spoken(server: LiveServer) -
         assert only_control.status_code == 400 and only_control.json()["error"]["param"] == "input"
 
 
-def _encoded(fmt: str, codec: str, rate: int) -> bytes:
-    import io
-
-    import av
-
-    buf = io.BytesIO()
-    with av.open(str(CLIP)) as source, av.open(buf, "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=rate)  # type: ignore[call-overload]
-        for frame in source.decode(audio=0):
-            frame.pts = None
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize(("fmt", "codec", "rate"), [("flac", "flac", 16000), ("ogg", "libopus", 48000)])
 def test_a_truncated_upload_is_a_400_that_names_no_server_path(server: LiveServer, fmt: str, codec: str,
                                                               rate: int) -> None:
-    data = _encoded(fmt, codec, rate)
+    data = encoded(fmt, codec, rate)
     broken = data[:300] + b"\x00" * 10 + data[600:900]  # FFmpeg's message for this names the temp file
     with server.http() as http:
         response = http.post("/v1/audio/transcriptions", data={"model": "whisper-1"},
@@ -100,21 +84,11 @@ def test_a_truncated_upload_is_a_400_that_names_no_server_path(server: LiveServe
     assert "/" not in message and "upload-" not in message, message
 
 
-def _wav(rate: int, seconds_of_bytes: int, channels: int = 1, width: int = 1) -> bytes:
-    """A PCM WAV whose header declares `rate` Hz: a few KB of 8-bit samples at 1 Hz claim hours of audio."""
-    import struct
-
-    data = b"\x80" * seconds_of_bytes
-    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * width, channels * width, 8 * width)
-    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data"
-            + struct.pack("<I", len(data)) + data)
-
-
 @pytest.mark.parametrize(("case", "body", "code"), [
-    ("a WAV declaring 1 Hz", _wav(1, 3600), "invalid_audio"),
-    ("a WAV declaring 2^30 Hz", _wav(1 << 30, 20_000), "invalid_audio"),
-    ("a WAV declaring 16 channels", _wav(16_000, 32_000, channels=16), "invalid_audio"),
-    ("8 kHz audio longer than the limit", _wav(8_000, 8_000 * 20), "audio_too_long"),
+    ("a WAV declaring 1 Hz", wav(1, 3600), "invalid_audio"),
+    ("a WAV declaring 2^30 Hz", wav(1 << 30, 20_000), "invalid_audio"),
+    ("a WAV declaring 16 channels", wav(16_000, 32_000, channels=16), "invalid_audio"),
+    ("8 kHz audio longer than the limit", wav(8_000, 8_000 * 20), "audio_too_long"),
 ])
 def test_audio_bombs_are_refused_before_they_decode(limited_server: LiveServer, case: str, body: bytes,
                                                     code: str) -> None:

@@ -79,18 +79,24 @@ def test_holds_ledger_and_debit_settle_together(tmp_path: Path) -> None:
     db = Database(tmp_path / "voxgate.sqlite3")
     store = SqliteGatewayStore(db)
     record, _ = KeyStore(db).create("c", credits=0.001)
-    assert store.reserve(record.id, "req_a", 600_000) is True
+    assert store.reserve(record.id, "req_a", 600_000) == 600_000
+    assert store.reserve(record.id, "req_a", 700_000) == 700_000  # a request's new hold replaces its old one
+    assert store.reserve(record.id, "req_a", 600_000) == 600_000
     with pytest.raises(InsufficientCredits) as err:
         store.reserve(record.id, "req_b", 600_000)  # 0.0006 is held by req_a
     assert err.value.held_nano == 600_000
-    assert store.reserve("key_without_balance", "req_c", 10**12) is False
+    assert store.reserve(record.id, "req_b", 600_000, minimum_nano=300_000) == 400_000  # what is left, up to the cost
+    with pytest.raises(InsufficientCredits):
+        store.reserve(record.id, "req_e", 600_000, minimum_nano=1)  # nothing is left
+    store.release_hold("req_b")
+    assert store.reserve("key_without_balance", "req_c", 10**12) is None
     claim = store.claim(record.id, "i", "fp", "req_a", 60, 30)
     assert isinstance(claim, Claim)
     charge = Charge(record.id, "req_a", "piper-joe", "characters", 40, 600_000, "i")
     store.settle(Settlement("req_a", claim=claim, response=StoredResponse(200, [], b"ok"), charge=charge, hold=True))
     balance, spent = store.balance(record.id)
     assert (balance, spent) == (400_000, 600_000)
-    assert store.reserve(record.id, "req_d", 400_000) is True  # the hold is gone, the balance debited
+    assert store.reserve(record.id, "req_d", 400_000) == 400_000  # the hold is gone, the balance debited
     [row] = store.usage(record.id, "2000-01-01", "2999-12-31")
     assert (row.model, row.requests, row.units, row.credits_nano) == ("piper-joe", 1, 40, 600_000)
 

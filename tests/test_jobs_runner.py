@@ -43,6 +43,9 @@ class FakeHooks:
     def describe(self, exc: BaseException) -> dict[str, Any] | None:
         return exc.error if isinstance(exc, JobFailure) else None
 
+    def purge_expired(self) -> int:
+        return 0
+
 
 def transcript() -> Transcript:
     return Transcript(task="transcribe", language="en", duration=2.0, segments=[Segment(0, 0.0, 2.0, " hi")])

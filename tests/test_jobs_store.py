@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from voxgate.store.db import Database
-from voxgate.store.interfaces import JobRecord
+from voxgate.store.interfaces import JobRecord, QueueFull
 from voxgate.store.jobs import SqliteJobStore as JobStore
 from voxgate.store.jobs import new_job_id, new_owner, owner_is_dead
 from voxgate.transcript import Segment, Transcript, Word, dump_transcript, load_transcript
@@ -124,6 +124,35 @@ def test_jobs_are_listed_per_key(store: JobStore) -> None:
     add_job(store, "key_b")
     assert [j.id for j in store.list_for_key("key_a")] == list(reversed(mine))
     assert store.get(mine[0], "key_b") is None and store.get(mine[0], "key_a") is not None
+
+
+def test_a_key_may_queue_only_so_many_jobs_and_bytes(store: JobStore) -> None:
+    def job(key_id: str, size: int) -> JobRecord:
+        return JobRecord(id=new_job_id(), key_id=key_id, status="queued", task="transcribe", model="whisper-base",
+                         response_format="json", words=False, request="{}", input_path="/nowhere", input_bytes=size)
+
+    for _ in range(3):
+        store.create(job("key_a", 10), max_queued=3)
+    with pytest.raises(QueueFull):
+        store.create(job("key_a", 10), max_queued=3)
+    store.create(job("key_b", 10), max_queued=3)  # another key's queue is its own
+    with pytest.raises(QueueFull):
+        store.create(job("key_b", 1000), max_queued=3, max_queued_bytes=500)
+    owner = new_owner()
+    first = store.claim(owner, 60)
+    assert first is not None and store.finish(first.id, owner, "failed", None) is not None
+    store.create(job(first.key_id, 10), max_queued=3)  # a finished job frees its place
+
+
+def test_finished_jobs_are_purged_after_their_retention(store: JobStore) -> None:
+    old, running, queued = add_job(store), add_job(store), add_job(store)
+    owner = new_owner()
+    assert store.claim(owner, 60).id == old  # type: ignore[union-attr]
+    store.finish(old, owner, "failed", None)
+    assert store.claim(owner, 60).id == running  # type: ignore[union-attr]
+    assert store.purge_finished(time.time() - 60) == []  # ended just now: kept
+    assert store.purge_finished(time.time() + 1) == [old]  # only ended jobs go
+    assert store.get(old) is None and store.get(running) is not None and store.get(queued) is not None
 
 
 def test_transcript_round_trip() -> None:

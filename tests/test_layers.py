@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": set(),
     "sdk": set(),
     "config": set(),
+    "transport": {"config"},
     "voxgate": {"sdk"},  # the package root: `from voxgate import Client` loads the SDK on first use
 }
 

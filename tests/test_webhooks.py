@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.helpers import librivox_clips
 from voxgate import Client
+from voxgate.sdk.errors import APIStatusError, RateLimitError
 from voxgate.sdk.types import WebhookDelivery
 from voxgate.webhooks import (
     WebhookVerificationError,
@@ -116,7 +117,7 @@ class Receiver:
 def hook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = start_server(tmp_path_factory.mktemp("voxgate-webhooks"), {
         "VOXGATE_JOB_POLL_S": "0.2", "VOXGATE_WEBHOOK_RETRY_BASE_S": "0.2", "VOXGATE_WEBHOOK_MAX_ATTEMPTS": "4",
-        "VOXGATE_WEBHOOK_TIMEOUT_S": "1"})
+        "VOXGATE_WEBHOOK_TIMEOUT_S": "1", "VOXGATE_WEBHOOK_ALLOW_PRIVATE": "true", "VOXGATE_WEBHOOK_MAX_RESENDS": "2"})
     try:
         yield live
     finally:
@@ -151,11 +152,19 @@ def test_a_finished_job_sends_a_signed_event(hook_server: LiveServer, receivers:
     receiver = Receiver(lambda n: 200)
     receivers.append(receiver)
     client = new_client(hook_server)
-    secret = client.webhooks.secret().secret
-    assert secret.startswith("whsec_") and (hook_server.data_dir / "webhook_secret").read_text().strip() == secret
+    mine = client.webhooks.secret()
+    secret = mine.secret
+    workspace = (hook_server.data_dir / "webhook_secret").read_text().strip()
+    assert secret.startswith("whsec_") and secret != workspace and mine.workspace_secret is None
+    assert client.webhooks.secret().secret == secret  # created once, then kept
     job = client.jobs.create(file=CLIP, model="whisper-1", webhook_url=receiver.url)
     headers, body = receiver.wait_for(1, timeout=120)[0]
     event = construct_event(body, headers, secret)
+    admin = Client(api_key=hook_server.key, base_url=hook_server.base_url, max_retries=0)
+    assert admin.webhooks.secret().workspace_secret == workspace  # an operator's receiver verifies every key's
+    assert construct_event(body, headers, workspace)["id"] == event["id"]
+    with pytest.raises(WebhookVerificationError):  # another key's secret cannot verify (nor forge) this event
+        verify_signature(body, headers, new_client(hook_server).webhooks.secret().secret)
     assert event["type"] == "transcription.job.succeeded" and event["id"].startswith("evt_")
     assert event["data"]["id"] == job.id and event["data"]["status"] == "succeeded"
     assert headers["voxgate-event-id"] == event["id"] and headers["content-type"] == "application/json"
@@ -181,7 +190,7 @@ def test_a_failing_receiver_gets_retries(hook_server: LiveServer, receivers: lis
     delivery = wait_delivery(client, job.id, "succeeded")
     assert delivery.attempts == 3
     assert [a.status_code for a in delivery.attempt_log] == [None, 500, 200]
-    assert "Timeout" in (delivery.attempt_log[0].error or "")
+    assert "no answer within 1 s" in (delivery.attempt_log[0].error or "")
     assert delivery.attempt_log[1].error == "HTTP 500", "the receiver's answer body is neither read nor stored"
     gaps = [b.at - a.at for a, b in zip(delivery.attempt_log, delivery.attempt_log[1:], strict=False)]
     assert gaps[1] >= 0.35  # exponential backoff: 0.2 s, then 0.4 s
@@ -200,6 +209,10 @@ def test_an_exhausted_delivery_fails_and_can_be_resent(hook_server: LiveServer, 
     assert resent.resend_of == failed.id and resent.event_id == failed.event_id and resent.status == "pending"
     delivered = wait_delivery(client, job.id, "succeeded")
     assert delivered.id == resent.id and json.loads(receiver.calls[-1][1])["id"] == failed.event_id
+    assert client.webhooks.deliveries.resend(resent.id).resend_of == failed.id  # counted against the original
+    with pytest.raises(RateLimitError) as refused:  # VOXGATE_WEBHOOK_MAX_RESENDS=2
+        client.webhooks.deliveries.resend(failed.id)
+    assert refused.value.code == "resend_limit"
 
 
 def test_a_keys_default_webhook_url(hook_server: LiveServer, receivers: list[Receiver]) -> None:
@@ -224,3 +237,129 @@ def test_the_sender_logs_only_the_origin_and_never_reads_the_answer() -> None:
 
     assert _origin("https://hooks.example.com:8443/in/T0K3N?sig=abc") == "https://hooks.example.com:8443"
     assert _origin("http://10.0.0.5/hook") == "http://10.0.0.5"
+
+
+def test_a_rotated_secret_signs_beside_the_old_one_for_the_grace_period(hook_server: LiveServer,
+                                                                        receivers: list[Receiver]) -> None:
+    receiver = Receiver(lambda n: 200)
+    receivers.append(receiver)
+    client = new_client(hook_server)
+    old = client.webhooks.secret().secret
+    rotated = client.webhooks.rotate_secret()
+    assert rotated.secret != old and rotated.previous_valid_until and client.webhooks.secret().secret == rotated.secret
+    client.jobs.create(file=b"not audio", model="whisper-1", webhook_url=receiver.url)
+    headers, body = receiver.wait_for(1)[0]
+    assert verify_signature(body, headers, rotated.secret) and verify_signature(body, headers, old)
+    assert headers["voxgate-signature"].count("v1=") == 3  # new, old (in its grace period), workspace
+
+
+class DripReceiver:
+    """A receiver that answers one byte every 0.3 s: each read is quick, the whole answer never ends."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/drip"
+        self.accepted = 0
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: Any) -> None:
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n":
+                if self.stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.3)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def test_a_drip_feeding_receiver_is_cut_off_and_does_not_delay_other_keys(hook_server: LiveServer,
+                                                                           receivers: list[Receiver]) -> None:
+    """Each attempt has one deadline for all of it (VOXGATE_WEBHOOK_TIMEOUT_S=1 here), and a key with a slow
+    receiver holds at most one of the senders, so another key's event goes out meanwhile."""
+    drip = DripReceiver()
+    try:
+        slow_client = new_client(hook_server)
+        slow_jobs = [slow_client.jobs.create(file=b"not audio", model="whisper-1", webhook_url=drip.url)
+                     for _ in range(4)]
+        victim = Receiver(lambda n: 200)
+        receivers.append(victim)
+        client = new_client(hook_server)
+        while drip.accepted == 0:
+            time.sleep(0.05)
+        started = time.monotonic()
+        client.jobs.create(file=b"not audio", model="whisper-1", webhook_url=victim.url)
+        victim.wait_for(1, timeout=30)
+        assert time.monotonic() - started < 6, "the victim waited behind the slow key's deliveries"
+        slow = wait_delivery(slow_client, slow_jobs[0].id, "failed", timeout=120)
+        assert all(a.duration_ms is not None and a.duration_ms < 2500 for a in slow.attempt_log)
+        assert "no answer within 1 s" in (slow.attempt_log[0].error or "")
+    finally:
+        drip.close()
+
+
+def test_webhooks_to_private_addresses_are_refused(server: LiveServer) -> None:
+    """SSRF: the default server refuses loopback, private, link-local, CGNAT, multicast and unspecified
+    addresses in any spelling when the URL is given, and a name that resolves to one when it is sent; the
+    loopback listener gets nothing."""
+    listener = Receiver(lambda n: 200)
+    try:
+        port = listener.url.split(":")[2].split("/")[0]
+        client = new_client(server)
+        refused = [f"http://127.0.0.1:{port}/hook", f"http://2130706433:{port}/", f"http://0x7f.1:{port}/",
+                   f"http://[::1]:{port}/", f"http://[::ffff:127.0.0.1]:{port}/", "http://169.254.169.254/latest",
+                   "http://10.1.2.3/", "http://192.168.0.1/", "http://172.16.0.1/", "http://100.64.0.1/",
+                   "http://0.0.0.0/", "http://224.0.0.1/", "http://[fe80::1]/", "http://[fd00::1]/",
+                   "http://user:pass@example.com/"]
+        for url in refused:
+            with pytest.raises(APIStatusError) as err:
+                client.jobs.create(file=b"not audio", model="whisper-1", webhook_url=url)
+            assert err.value.status == 400 and err.value.code == "invalid_webhook_url", url
+            with pytest.raises(APIStatusError):
+                client.webhooks.set_default(url)
+        job = client.jobs.create(file=b"not audio", model="whisper-1", webhook_url=f"http://localhost:{port}/hook")
+        failed = wait_delivery(client, job.id, "failed")
+        assert failed.attempts == 1 and "not a public address" in (failed.last_error or "")
+        assert listener.calls == []
+    finally:
+        listener.close()
+
+
+def test_address_policy_units() -> None:
+    import asyncio
+    import ipaddress
+
+    from voxgate.jobs.addresses import AddressPolicy, BlockedAddress, is_public, literal
+
+    assert literal("2130706433") == ipaddress.ip_address("127.0.0.1")
+    assert literal("0x7f.0.0.1") == ipaddress.ip_address("127.0.0.1")
+    assert literal("[::1]") == ipaddress.ip_address("::1") and literal("example.com") is None
+    for address in ("127.0.0.1", "10.0.0.1", "100.64.1.1", "169.254.169.254", "0.0.0.0", "224.0.0.251",
+                    "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "::ffff:10.0.0.1", "2002:7f00:1::1",
+                    "ff02::1", "240.0.0.1"):
+        assert not is_public(ipaddress.ip_address(address)), address
+    assert is_public(ipaddress.ip_address("93.184.216.34")) and is_public(ipaddress.ip_address("2606:4700::1111"))
+    policy = AddressPolicy(allowed=(ipaddress.ip_network("10.1.0.0/16"),))
+    assert policy.permits(ipaddress.ip_address("10.1.2.3")) and not policy.permits(ipaddress.ip_address("10.2.0.1"))
+    assert AddressPolicy(allow_private=True).permits(ipaddress.ip_address("127.0.0.1"))
+    with pytest.raises(BlockedAddress):
+        asyncio.run(AddressPolicy().resolve("localhost", 80))

@@ -15,6 +15,7 @@ from voxgate.api.context import AppContext
 from voxgate.api.errors import install_error_handlers
 from voxgate.config import Settings
 from voxgate.gateway.accounts import Accounts
+from voxgate.gateway.intake import IntakeMiddleware
 from voxgate.gateway.middleware import GatewayMiddleware
 from voxgate.gateway.policy import Gateway
 from voxgate.gateway.request_ids import RequestIdMiddleware
@@ -46,15 +47,18 @@ def open_accounts(settings: Settings, catalog: Catalog | None = None) -> Account
     return Accounts(KeyStore(db), SqliteGatewayStore(db), catalog or Catalog.load(*settings.catalog_files))
 
 
+def upload_body_limit(settings: Settings) -> int:
+    """The most body an upload route receives: the largest upload in base64, plus room for the other fields."""
+    return settings.limits.max_upload_bytes * 4 // 3 + (1 << 20)
+
+
 def build_context(settings: Settings) -> AppContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.load(*settings.catalog_files)
     registry = ModelRegistry(settings.model_cache_dir)
     db = Database(settings.db_path)
     keys, gateway_store = KeyStore(db), SqliteGatewayStore(db)
-    # An idempotent request's body is read (and fingerprinted) before the route: the largest upload, in base64.
-    max_body = settings.limits.max_upload_bytes * 4 // 3 + (1 << 20)
-    gateway = Gateway(settings.gateway, catalog, keys, gateway_store, max_body)
+    gateway = Gateway(settings.gateway, catalog, keys, gateway_store, upload_body_limit(settings))
     transcription = transcription_service(settings, catalog, registry)
     jobs_service = JobService(settings.jobs, settings.webhooks, SqliteJobStore(db), SqliteDeliveryStore(db),
                               transcription, settings.jobs_dir, settings.data_dir, credit_store=gateway_store)
@@ -87,7 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, models, speech, transcriptions, admin, usage, jobs, webhooks):
         app.include_router(module.router)
-    if settings.gateway.enabled:  # idempotency, metering, rate-limit headers (inside the request-id middleware)
+    if settings.gateway.enabled:  # idempotency, metering, rate-limit headers (inside the intake middleware)
         app.add_middleware(GatewayMiddleware, gateway=app.state.ctx.gateway)
+    # Keys and body limits before anything reads a body.
+    app.add_middleware(IntakeMiddleware, gateway=app.state.ctx.gateway, upload_limit=upload_body_limit(settings),
+                       json_limit=settings.connections.max_json_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

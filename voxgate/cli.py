@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import sys
@@ -44,6 +46,17 @@ def _refused(exc: APIError) -> typer.Exit:
     return typer.Exit(1 if exc.status == 404 else 2)
 
 
+def _limit_malloc_arenas(arenas: int) -> None:
+    """mallopt(M_ARENA_MAX) before the worker threads start (glibc only; elsewhere nothing to do)."""
+    if arenas <= 0:
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, arenas)  # -8 is M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 @app.command()
 def serve(host: str | None = typer.Option(None, help="Bind address (VOXGATE_HOST)"),
           port: int | None = typer.Option(None, help="Port (VOXGATE_PORT)")) -> None:
@@ -51,12 +64,14 @@ def serve(host: str | None = typer.Option(None, help="Bind address (VOXGATE_HOST
     import uvicorn
 
     from voxgate.app import create_app
+    from voxgate.transport import guarded_protocol
 
     settings = _settings()
     host = host or settings.server.host
     port = port or settings.server.port
     log_level = settings.server.log_level
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _limit_malloc_arenas(settings.server.malloc_arenas)
     application = create_app(settings)
     console.print(f"[bold]voxgate[/bold] serving on [cyan]http://{host}:{port}/v1[/cyan]  (data: {settings.data_dir})")
     if settings.gateway.bootstrap_key:
@@ -64,7 +79,8 @@ def serve(host: str | None = typer.Option(None, help="Bind address (VOXGATE_HOST
     else:
         console.print("Get an API key with: [cyan].venv/bin/voxgate keys create --name me[/cyan] "
                       "(or set VOXGATE_BOOTSTRAP_KEY)")
-    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False,
+                http=guarded_protocol(settings.connections))
 
 
 @keys_app.command("create")

@@ -1,11 +1,13 @@
 """Signing and verifying voxgate webhook events.
 
-The server signs every delivery with the workspace's webhook secret; receivers check the signature
-before trusting the body. Stdlib only, so a receiver can `import voxgate.webhooks` without pulling in
-the server.
+The server signs every delivery with the secret of the API key whose job it is (each key has its own,
+returned only to that key) and with the workspace secret (returned only to admin keys, for an operator's
+own receiver); receivers check the signature with the secret they hold before trusting the body.
+Stdlib only, so a receiver can `import voxgate.webhooks` without pulling in the server.
 
 Header format: ``voxgate-signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``.
-Several ``v1=`` entries may appear (during a secret rotation); any match is accepted. The timestamp is
+Several ``v1=`` entries appear (the key's secret, during a rotation also its previous one, and the
+workspace's); any match is accepted. The timestamp is
 part of the signed message, so an old delivery cannot be replayed outside the tolerance window.
 
     from voxgate.webhooks import construct_event, WebhookVerificationError
@@ -24,7 +26,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -56,10 +58,11 @@ def sign(payload: str | bytes, secret: str, timestamp: int) -> str:
     return hmac.new(_as_bytes(secret), message, hashlib.sha256).hexdigest()
 
 
-def signature_header(payload: str | bytes, secret: str, timestamp: int | None = None) -> str:
-    """The full `voxgate-signature` header value for one delivery attempt."""
+def signature_header(payload: str | bytes, secret: str | Sequence[str], timestamp: int | None = None) -> str:
+    """The full `voxgate-signature` header value for one delivery attempt: one `v1=` per secret."""
     t = int(time.time()) if timestamp is None else int(timestamp)
-    return f"t={t},{SCHEME}={sign(payload, secret, t)}"
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    return f"t={t}," + ",".join(f"{SCHEME}={sign(payload, key, t)}" for key in keys)
 
 
 def _header_value(header: str | Mapping[str, str] | None) -> str:

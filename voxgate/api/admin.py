@@ -1,4 +1,7 @@
-"""/v1/admin: manage API keys over HTTP (no shell needed) and read inference counters. Admin keys only."""
+"""/v1/admin: manage API keys over HTTP (no shell needed) and read inference counters. Admin keys only.
+
+The handlers are plain functions: FastAPI runs them in its thread pool, so their SQLite reads and writes never
+run on the event loop."""
 
 from __future__ import annotations
 
@@ -14,15 +17,19 @@ from voxgate.errors import bad_request
 router = APIRouter(prefix="/v1/admin", dependencies=[Depends(require_admin)])
 
 
+MAX_CREDITS = 1e9  # a balance is kept in nano-credits in a 64-bit integer (at most 9.2e18)
+MAX_LIMIT = 10**6  # requests per minute, concurrent requests
+
+
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="default", min_length=1, max_length=200)
     admin: bool = False
     pipeline: str | None = None
-    credits: float | None = Field(default=None, ge=0)
-    rpm: int | None = Field(default=None, ge=0)
-    concurrency: int | None = Field(default=None, ge=0)
+    credits: float | None = Field(default=None, ge=0, le=MAX_CREDITS, allow_inf_nan=False)
+    rpm: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+    concurrency: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
 
 
 class KeyUpdate(BaseModel):
@@ -35,18 +42,18 @@ class KeyUpdate(BaseModel):
     admin: bool | None = None
     pipeline: str | None = None
     credits: float | None = Field(default=None, ge=0)
-    add_credits: float | None = None
+    add_credits: float | None = Field(default=None, ge=-MAX_CREDITS, le=MAX_CREDITS, allow_inf_nan=False)
     rpm: int | None = Field(default=None, ge=0)
     concurrency: int | None = Field(default=None, ge=0)
 
 
 @router.get("/keys")
-async def list_keys(request: Request) -> dict[str, Any]:
+def list_keys(request: Request) -> dict[str, Any]:
     return {"object": "list", "data": [k.public() for k in get_ctx(request).accounts.list_keys()]}
 
 
 @router.post("/keys")
-async def create_key(body: KeyCreate, request: Request) -> JSONResponse:
+def create_key(body: KeyCreate, request: Request) -> JSONResponse:
     ctx = get_ctx(request)
     record, plain = ctx.accounts.create_key(body.name, admin=body.admin, pipeline=body.pipeline, credits=body.credits,
                                             rpm=body.rpm, concurrency=body.concurrency)
@@ -55,12 +62,12 @@ async def create_key(body: KeyCreate, request: Request) -> JSONResponse:
 
 
 @router.get("/keys/{key_id}")
-async def get_key(key_id: str, request: Request) -> dict[str, Any]:
+def get_key(key_id: str, request: Request) -> dict[str, Any]:
     return get_ctx(request).accounts.key(key_id).public()
 
 
 @router.api_route("/keys/{key_id}", methods=["PATCH", "POST"])
-async def update_key(key_id: str, body: KeyUpdate, request: Request) -> dict[str, Any]:
+def update_key(key_id: str, body: KeyUpdate, request: Request) -> dict[str, Any]:
     ctx = get_ctx(request)
     sent = body.model_fields_set
     if "credits" in sent and "add_credits" in sent:
@@ -76,18 +83,18 @@ async def update_key(key_id: str, body: KeyUpdate, request: Request) -> dict[str
 
 
 @router.delete("/keys/{key_id}")
-async def delete_key(key_id: str, request: Request) -> dict[str, Any]:
-    return await revoke_key(key_id, request)
+def delete_key(key_id: str, request: Request) -> dict[str, Any]:
+    return revoke_key(key_id, request)
 
 
 @router.post("/keys/{key_id}/revoke")
-async def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
+def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
     get_ctx(request).accounts.revoke_key(key_id)
     return {"id": key_id, "object": "api_key.revoked", "revoked": True}
 
 
 @router.get("/stats")
-async def stats(request: Request) -> dict[str, Any]:
+def stats(request: Request) -> dict[str, Any]:
     """Per-model inference counts since start-up, over every service that counts them."""
     counts = get_ctx(request).inference_counts()
     return {"object": "stats", "inferences": counts, "total_inferences": sum(counts.values())}

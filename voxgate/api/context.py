@@ -53,6 +53,12 @@ async def require_key(request: Request) -> Principal:
     return await get_ctx(request).gateway.admit(request)
 
 
+async def require_uploader(request: Request) -> Principal:
+    """The caller of the upload routes: as `require_key`, but the key's concurrency slot is taken by the
+    handler once the upload has arrived (`Gateway.occupy`), so slow uploads cannot use up a key's slots."""
+    return await get_ctx(request).gateway.admit(request, slot=False)
+
+
 async def require_admin(request: Request) -> Principal:
     """The caller of /v1/admin routes: an admin key (or the bootstrap key), else 403."""
     principal = await require_key(request)

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from voxgate.errors import APIError, bad_request
 
@@ -47,5 +48,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, ClientDisconnect):  # not an error of ours: the access line records it (499)
+            raise exc
         log.exception("unhandled error")
         return error_response(APIError(500, "internal server error", code="internal_error", type="server_error"))

@@ -15,8 +15,7 @@ from voxgate.api.uploads import Upload
 from voxgate.errors import APIError, bad_request
 from voxgate.gateway.auth import Principal
 from voxgate.gateway.call import call_of
-from voxgate.jobs import JobRecord, JobService
-from voxgate.jobs.sender import validate_url
+from voxgate.jobs import JobRecord, JobService, QueueFull
 from voxgate.transcription import TranscriptionRequest, formats_for
 
 router = APIRouter(dependencies=[Depends(require_key)])
@@ -41,17 +40,21 @@ async def submit_job(http: Request, principal: Principal, upload: Upload, reques
                           param="stream")
     webhook_url = upload.fields.text("webhook_url")
     if webhook_url:
-        problem = validate_url(webhook_url)
+        problem = jobs.check_webhook_url(webhook_url)
         if problem:
             raise bad_request(problem, param="webhook_url", code="invalid_webhook_url")
     if principal.credit_limited and await anyio.to_thread.run_sync(jobs.out_of_credits, principal.key_id):
         raise APIError(402, "insufficient credits: this API key has no credits left for a transcription job",
                        code="insufficient_credits")
     call = call_of(http)
-    job = await anyio.to_thread.run_sync(lambda: jobs.submit(
-        key_id=principal.key_id, upload_path=upload.path, filename=upload.filename, size=upload.size,
-        request=request, webhook_url=webhook_url, request_id=call.request_id,
-        idempotency_key=http.headers.get("idempotency-key")))
+    try:
+        job = await anyio.to_thread.run_sync(lambda: jobs.submit(
+            key_id=principal.key_id, upload_path=upload.path, filename=upload.filename, size=upload.size,
+            request=request, webhook_url=webhook_url, request_id=call.request_id,
+            idempotency_key=http.headers.get("idempotency-key")))
+    except QueueFull as exc:
+        raise APIError(429, f"{exc}; wait for some to finish", code="job_queue_full",
+                       headers={"retry-after": "5"}) from None
     call.access.job_id = job.id
     return JSONResponse(job.public(), status_code=202, headers={"location": f"/v1/jobs/{job.id}"})
 
@@ -93,10 +96,13 @@ async def job_result(job_id: str, request: Request, response_format: str | None 
     formats = formats_for(job.task)
     if fmt not in formats:
         raise bad_request(f"response_format must be one of {', '.join(formats)}, got {fmt!r}", param="response_format")
-    body, media_type = await anyio.to_thread.run_sync(jobs.render_result, job, fmt)
-    if isinstance(body, dict):
-        return JSONResponse(body)
-    return PlainTextResponse(body, media_type=media_type)
+    def rendered() -> Response:  # rendering and serialising a long transcript: off the event loop
+        body, media_type = jobs.render_result(job, fmt)
+        if isinstance(body, dict):
+            return JSONResponse(body)
+        return PlainTextResponse(body, media_type=media_type)
+
+    return await anyio.to_thread.run_sync(rendered)
 
 
 @router.post("/v1/jobs/{job_id}/cancel")

@@ -12,17 +12,18 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from voxgate.api.context import AppContext, get_ctx, require_key
+from voxgate.api.context import AppContext, get_ctx, require_uploader
 from voxgate.api.jobs import submit_job
 from voxgate.api.sse import DONE, sse_event
 from voxgate.api.uploads import Upload, read_upload
 from voxgate.audio.decode import PcmFile
+from voxgate.errors import APIError
 from voxgate.gateway.auth import Principal
 from voxgate.gateway.call import call_of
 from voxgate.transcript import Segment, Transcript
 from voxgate.transcription import Task, TranscriptionRequest, billable_seconds, languages, speaker_letter, usage
 
-router = APIRouter(dependencies=[Depends(require_key)])
+router = APIRouter(dependencies=[Depends(require_uploader)])
 
 
 def _rendered(ctx: AppContext, transcript: Transcript, request: TranscriptionRequest,
@@ -78,10 +79,26 @@ async def _stream(http: Request, upload: Upload, request: TranscriptionRequest, 
     yield DONE
 
 
+async def _decode(http: Request, ctx: AppContext, upload: Upload, request: TranscriptionRequest) -> PcmFile:
+    """Hold credits for the most the upload may decode to (402), then decode no further than that hold covers."""
+    service = ctx.transcription
+    limit = ctx.settings.limits.max_audio_seconds
+    declared = await anyio.to_thread.run_sync(service.declared_seconds, upload.path)  # 400 on a lying header
+    covered = await ctx.gateway.hold_before_decoding(http, service.model(request), declared, limit)
+    try:
+        return await anyio.to_thread.run_sync(service.load_audio, upload.path, covered)
+    except APIError as exc:
+        if exc.code == "audio_too_long" and covered < limit:
+            raise APIError(402, f"insufficient credits: the audio is longer than the {covered:g} s this key's "
+                                "credits cover", code="insufficient_credits") from None
+        raise
+
+
 async def _handle(http: Request, principal: Principal, task: Task) -> Response:
     ctx = get_ctx(http)
     upload = await read_upload(http, ctx.settings.tmp_dir, ctx.settings.limits.max_upload_bytes)
     try:
+        await ctx.gateway.occupy(http)  # the key's concurrency slot, now that the upload is in (429)
         scoped_model = ctx.gateway.authorize_model(principal, upload.fields.text("model"))  # 403 for pipeline keys
         if scoped_model:
             upload.fields.values["model"] = [scoped_model]
@@ -90,7 +107,7 @@ async def _handle(http: Request, principal: Principal, task: Task) -> Response:
         call_of(http).access.model = request.model
         if upload.fields.flag("async"):  # queue a job: 202 now, charged when it succeeds (api/jobs.py)
             return await submit_job(http, principal, upload, request)
-        audio = await anyio.to_thread.run_sync(ctx.transcription.load_audio, upload.path)
+        audio = await _decode(http, ctx, upload, request)
         await ctx.gateway.reserve_credits(http, ctx.transcription.model(request),
                                           billable_seconds(audio.duration))  # 402
         if request.stream:
@@ -99,17 +116,18 @@ async def _handle(http: Request, principal: Principal, task: Task) -> Response:
             return StreamingResponse(stream, media_type="text/event-stream", headers={"cache-control": "no-cache"})
         transcript = await anyio.to_thread.run_sync(
             functools.partial(ctx.transcription.transcribe, audio, request, label=call_of(http).request_id))
-        return _rendered(ctx, transcript, request, ctx.gateway.credits_used(http))
+        # Rendering an hour's transcript (and serialising it) is CPU work: off the event loop too.
+        return await anyio.to_thread.run_sync(_rendered, ctx, transcript, request, ctx.gateway.credits_used(http))
     finally:
         if upload is not None:
             upload.discard()
 
 
 @router.post("/v1/audio/transcriptions")
-async def create_transcription(http: Request, principal: Principal = Depends(require_key)) -> Response:
+async def create_transcription(http: Request, principal: Principal = Depends(require_uploader)) -> Response:
     return await _handle(http, principal, "transcribe")
 
 
 @router.post("/v1/audio/translations")
-async def create_translation(http: Request, principal: Principal = Depends(require_key)) -> Response:
+async def create_translation(http: Request, principal: Principal = Depends(require_uploader)) -> Response:
     return await _handle(http, principal, "translate")

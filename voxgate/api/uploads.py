@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import Request
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from voxgate.errors import APIError, bad_request
@@ -55,8 +57,9 @@ async def read_upload(request: Request, tmp_dir: Path, limit: int) -> Upload:
 async def _read_multipart(request: Request, tmp_dir: Path, limit: int) -> Upload:
     try:
         form = await request.form(max_files=2, max_fields=200, max_part_size=1024 * 1024)
-    except MultiPartException as exc:
-        raise bad_request(f"malformed multipart body: {exc.message}") from None
+    except (MultiPartException, HTTPException) as exc:  # Starlette wraps the parser's error in a 400
+        detail = exc.message if isinstance(exc, MultiPartException) else exc.detail
+        raise bad_request(f"malformed multipart body: {detail}", code="invalid_multipart") from None
     pairs: list[tuple[str, Any]] = []
     upload: UploadFile | None = None
     for name, value in form.multi_items():
@@ -89,7 +92,11 @@ async def _read_multipart(request: Request, tmp_dir: Path, limit: int) -> Upload
 
 
 async def _read_json(request: Request, tmp_dir: Path, limit: int) -> Upload:
-    raw = await request.body()
+    raw = await request.body()  # bounded by the intake middleware
+    return await anyio.to_thread.run_sync(_json_upload, raw, tmp_dir, limit)  # parse and base64: CPU work
+
+
+def _json_upload(raw: bytes, tmp_dir: Path, limit: int) -> Upload:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -108,4 +115,3 @@ async def _read_json(request: Request, tmp_dir: Path, limit: int) -> Upload:
     with os.fdopen(fd, "wb") as out:
         out.write(data)
     return Upload(fields=fields, path=Path(name), filename=str(body.get("filename") or "upload"), size=len(data))
-

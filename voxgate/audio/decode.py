@@ -71,6 +71,24 @@ def _resampled(container: av.container.InputContainer, stream: av.audio.stream.A
     yield from resampler.resample(None)
 
 
+def declared_seconds(source: str | Path) -> float | None:
+    """The duration the container's header declares (None when it declares none), after the header checks:
+    what a credit hold is sized by before decoding starts."""
+    if Path(source).stat().st_size == 0:
+        raise AudioDecodeError("the audio file is empty")
+    container = _open(source)
+    try:
+        stream = next(iter(container.streams.audio), None)
+        if stream is None:
+            raise AudioDecodeError("the file contains no audio stream")
+        _check_header(stream)
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        return container.duration / 1e6 if container.duration is not None else None
+    finally:
+        container.close()
+
+
 def iter_pcm(source: str | Path | BinaryIO, rate: int = SAMPLE_RATE,
              max_seconds: float | None = None) -> Iterator[np.ndarray]:
     """Yield float32 mono blocks at `rate` as the file decodes, so long files never sit in memory whole.

@@ -74,6 +74,7 @@ class Call:
     access: AccessLog
     principal: Principal | None = None
     admitted: bool = False
+    slot_pending: bool = False  # an upload route's concurrency slot, taken once its body has arrived
     meter: Meter = field(default_factory=Meter)
     rate: RateDecision | None = None
     releases: list[Callable[[], None]] = field(default_factory=list)

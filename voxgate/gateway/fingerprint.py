@@ -12,11 +12,13 @@ import json
 import tempfile
 from typing import IO
 
+import anyio
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import Message, Receive
 
 SPOOL_IN_MEMORY = 1 << 20
 CHUNK = 1 << 16
+BATCH = 1 << 20
 
 
 class BodyTooLarge(Exception):
@@ -129,13 +131,32 @@ class BufferedBody:
 
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> BufferedBody:
-    """Consume the whole request body; raises BodyTooLarge past `limit` bytes, ClientGone on disconnect."""
+    """Consume the whole request body; raises BodyTooLarge past `limit` bytes, ClientGone on disconnect.
+
+    Spooling, hashing and the multipart and JSON parsing are CPU work: they run off the event loop, a
+    batch of up to BATCH bytes at a time."""
     media, boundary = _content_type(headers)
     hasher = hashlib.sha256()
     hasher.update(media.encode() + b"\0")
     form = _MultipartDigest(boundary) if media == "multipart/form-data" else None
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115  # BufferedBody closes it
-    size = 0
+
+    def consume(chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            spool.write(chunk)
+            if form is not None:
+                form.feed(chunk)
+            elif media != "application/json":
+                hasher.update(chunk)
+
+    def finish() -> None:
+        if media == "application/json":
+            spool.seek(0)
+            hasher.update(_canonical_json(spool.read()))
+        elif form is not None:
+            hasher.update(form.digest().encode())
+
+    size, pending, pending_size = 0, [], 0
     try:
         while True:
             message = await receive()
@@ -145,27 +166,27 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> Bu
             size += len(chunk)
             if size > limit:
                 raise BodyTooLarge()
-            spool.write(chunk)
-            if form is not None:
-                form.feed(chunk)
-            elif media != "application/json":
-                hasher.update(chunk)
-            if not message.get("more_body", False):
+            pending.append(chunk)
+            pending_size += len(chunk)
+            more = message.get("more_body", False)
+            if pending_size >= BATCH or not more:
+                await anyio.to_thread.run_sync(consume, pending)
+                pending, pending_size = [], 0
+            if not more:
                 break
-        if media == "application/json":
-            spool.seek(0)
-            raw = spool.read()
-            try:
-                hasher.update(json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"),
-                                         ensure_ascii=False).encode())
-            except (ValueError, UnicodeDecodeError, RecursionError):  # the route answers it with a 400
-                hasher.update(raw)
-        elif form is not None:
-            hasher.update(form.digest().encode())
+        await anyio.to_thread.run_sync(finish)
     except BaseException:
         spool.close()
         raise
     return BufferedBody(spool, size, hasher.hexdigest())
+
+
+def _canonical_json(raw: bytes) -> bytes:
+    """Equal for equal JSON whatever its key order and spacing; the raw bytes when it does not parse."""
+    try:
+        return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except (ValueError, UnicodeDecodeError, RecursionError):  # the route answers it with a 400
+        return raw
 
 
 def fingerprint(method: str, path: str, query: bytes, key_id: str, body_digest: str) -> str:

@@ -121,11 +121,10 @@ class GatewayMiddleware:
     async def _idempotent(self, scope: Scope, receive: Receive, send: Send, call: Call, idem_key: str,
                           headers: dict[str, str]) -> None:
         gw = self.gateway
-        principal = gw.identify_token(headers.get("authorization", ""))
+        principal = call.principal  # identified by the intake middleware, before any body was read
         if principal is None:  # the route's auth dependency answers 401
             await self._run(scope, receive, send, call)
             return
-        call.identify(principal)
         if not 0 < len(idem_key) <= MAX_IDEMPOTENCY_KEY:
             await self._error(scope, receive, send, call, APIError(
                 400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters", code="invalid_idempotency_key"))
@@ -138,7 +137,7 @@ class GatewayMiddleware:
                 413, "the request body is too large", code="file_too_large"))
             return
         except ClientGone:
-            return
+            raise ClientDisconnect() from None  # logged as the client leaving (499), not as an error
         try:
             fp = fingerprint(scope["method"], scope.get("path", ""), scope.get("query_string", b""),
                              principal.key_id, body.digest)
@@ -201,7 +200,7 @@ class GatewayMiddleware:
                                                                              "retry-after-ms": "1000"})
                 await gw.wait_change(key_id, idem_key, min(delay, left))
                 delay = min(delay * 1.5, 0.2)
-                found = gw.store.peek(key_id, idem_key)
+                found = await anyio.to_thread.run_sync(gw.store.peek, key_id, idem_key)
             if isinstance(found, Claim):
                 return found
 

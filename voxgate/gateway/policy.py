@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from functools import partial
 
 import anyio
@@ -18,8 +19,8 @@ from voxgate.config import GatewaySettings
 from voxgate.errors import APIError
 from voxgate.gateway.auth import Principal, authenticate, bearer_token, identify
 from voxgate.gateway.call import Call, Meter, call_of
-from voxgate.gateway.pricing import UNITS, cost_nano
-from voxgate.gateway.ratelimit import InMemoryRateLimiter
+from voxgate.gateway.pricing import UNITS, cost_nano, decoding_hold, price_nano
+from voxgate.gateway.ratelimit import InMemoryRateLimiter, RateDecision
 from voxgate.models.catalog import Catalog, ModelSpec
 from voxgate.store.interfaces import (
     Charge,
@@ -67,8 +68,11 @@ class Gateway:
         return identify(token, self.keys, self.settings.bootstrap_key, self.settings.default_rpm,
                         self.settings.default_concurrency)
 
-    async def admit(self, request: HTTPConnection) -> Principal:
-        """The `require_key` dependency: authenticate (401), then take a rate token and a slot (429)."""
+    async def admit(self, request: HTTPConnection, *, slot: bool = True) -> Principal:
+        """The `require_key` dependency: authenticate (401), then take a rate token and a slot (429).
+
+        `slot=False` (upload routes) defers the concurrency slot to `occupy`, called once the body has
+        arrived: a slow upload must not hold one of its key's slots while it trickles in."""
         call = call_of(request)
         if call.admitted and call.principal is not None:
             return call.principal
@@ -80,17 +84,40 @@ class Gateway:
         call.admitted = True
         if principal.rpm is None and principal.concurrency is None:
             return principal
-        decision = self.limiter.admit(principal.key_id, principal.rpm, principal.concurrency)
+        decision = self.limiter.admit(principal.key_id, principal.rpm, principal.concurrency if slot else None)
         call.rate = decision
         if not decision.allowed:
-            what = (f"{principal.concurrency} concurrent requests" if decision.reason == "concurrency"
-                    else f"{principal.rpm} requests per minute")
-            raise APIError(429, f"rate limit reached for this API key: {what}; retry after "
-                                f"{decision.retry_after_s:.2f}s", code="rate_limited",
-                           headers=decision.retry_headers())
+            raise self._limited(principal, decision)
         if principal.concurrency is not None:
-            call.releases.append(partial(self.limiter.release, principal.key_id))
+            if slot:
+                call.releases.append(partial(self.limiter.release, principal.key_id))
+            else:
+                call.slot_pending = True
         return principal
+
+    async def occupy(self, request: HTTPConnection) -> None:
+        """Take the concurrency slot `admit(slot=False)` deferred (429 when the key's slots are all busy)."""
+        call = call_of(request)
+        principal = call.principal
+        if not call.slot_pending or principal is None:
+            return
+        call.slot_pending = False
+        decision = self.limiter.admit(principal.key_id, None, principal.concurrency)
+        if call.rate is not None:  # keep the request-rate half of the headers
+            decision = replace(call.rate, allowed=decision.allowed, concurrency=decision.concurrency,
+                               in_flight=decision.in_flight, retry_after_s=decision.retry_after_s,
+                               reason=decision.reason)
+        call.rate = decision
+        if not decision.allowed:
+            raise self._limited(principal, decision)
+        call.releases.append(partial(self.limiter.release, principal.key_id))
+
+    @staticmethod
+    def _limited(principal: Principal, decision: RateDecision) -> APIError:
+        what = (f"{principal.concurrency} concurrent requests" if decision.reason == "concurrency"
+                else f"{principal.rpm} requests per minute")
+        return APIError(429, f"rate limit reached for this API key: {what}; retry after "
+                             f"{decision.retry_after_s:.2f}s", code="rate_limited", headers=decision.retry_headers())
 
     def rate_headers(self, call: Call) -> list[tuple[bytes, bytes]]:
         if call.rate is not None:
@@ -119,26 +146,53 @@ class Gateway:
 
     async def reserve_credits(self, request: HTTPConnection, spec: ModelSpec, units: int) -> Meter | None:
         """Meter the request and, for a key with a balance, hold its cost or answer 402: call it after
-        the units are known (characters, decoded seconds) and before the engine runs."""
+        the units are known (characters, decoded seconds) and before the engine runs. It replaces a
+        hold taken earlier by `hold_before_decoding`."""
         if not self.enabled:
             return None
         call = call_of(request)
         unit = UNITS.get(spec.task, "units")
-        meter = Meter(model=spec.id, unit=unit, units=int(units), credits_nano=cost_nano(spec, units))
+        earlier = call.meter.held
+        meter = Meter(model=spec.id, unit=unit, units=int(units), credits_nano=cost_nano(spec, units), held=earlier)
         call.meter = meter
         call.access.model, call.access.units, call.access.unit = spec.id, meter.units, unit
         principal = call.principal
         if principal is not None and principal.credit_limited and meter.credits_nano > 0:
             try:
-                meter.held = await anyio.to_thread.run_sync(self.store.reserve, principal.key_id, call.request_id,
-                                                            meter.credits_nano)
-            except InsufficientCredits as exc:
-                meter.held = False
+                held = await anyio.to_thread.run_sync(self.store.reserve, principal.key_id, call.request_id,
+                                                      meter.credits_nano)
+                meter.held = earlier or held is not None
+            except InsufficientCredits as exc:  # an earlier hold stays flagged, so settling drops it
                 available = from_nano(exc.balance_nano - exc.held_nano)
                 raise APIError(402, f"insufficient credits: this request costs {from_nano(exc.cost_nano)} credits "
                                     f"({meter.units} {unit} of {spec.id}); the key has {available} available",
                                code="insufficient_credits") from None
         return meter
+
+    async def hold_before_decoding(self, request: HTTPConnection, spec: ModelSpec, declared_s: float | None,
+                                   max_s: float) -> float:
+        """Before an upload is decoded, hold credits for the most audio it may decode to, and return that many
+        seconds: the decoder stops there. A key without a balance gets `max_s`.
+
+        The bounds are `pricing.decoding_hold`'s: a key without credits cannot make the server decode for free."""
+        call = call_of(request)
+        principal = call.principal
+        price = price_nano(spec)
+        if not self.enabled or principal is None or not principal.credit_limited or price <= 0:
+            return max_s
+        want, need = decoding_hold(spec, declared_s, max_s)
+        try:
+            held = await anyio.to_thread.run_sync(self.store.reserve, principal.key_id, call.request_id, want, need)
+        except InsufficientCredits as exc:
+            available = from_nano(exc.balance_nano - exc.held_nano)
+            what = f"{declared_s:.0f} s declared in its header" if declared_s is not None else "1 s"
+            raise APIError(402, f"insufficient credits: this upload needs at least {from_nano(need)} credits "
+                                f"({what} of {spec.id}); the key has {available} available",
+                           code="insufficient_credits") from None
+        if held is None:
+            return max_s
+        call.meter.held = True
+        return min(max_s, held // price)
 
     @staticmethod
     def credits_used(request: HTTPConnection) -> float | None:

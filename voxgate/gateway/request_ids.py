@@ -12,12 +12,15 @@ import secrets
 import time
 
 from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate.errors import APIError
 from voxgate.gateway.call import AccessLog, Call, attach
 
 log = logging.getLogger("voxgate.access")
+
+CLIENT_CLOSED = 499  # the access log's status for a request whose client left before any answer (as nginx logs it)
 
 
 def new_request_id() -> str:
@@ -56,6 +59,9 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_ids)
+        except ClientDisconnect:  # the client went away mid-request: nobody to answer, nothing went wrong here
+            if not response_started:
+                access.status = CLIENT_CLOSED
         except Exception:  # last line of defence: never a bare 500 without the envelope
             log.exception("unhandled error in request %s", access.request_id)
             if not response_started:

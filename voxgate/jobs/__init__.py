@@ -2,6 +2,6 @@
 survives restarts, and signed webhook deliveries when a job ends."""
 
 from voxgate.jobs.service import JobService
-from voxgate.store.interfaces import Delivery, JobRecord
+from voxgate.store.interfaces import Delivery, JobRecord, QueueFull, ResendRefused, SigningSecret
 
-__all__ = ["Delivery", "JobRecord", "JobService"]
+__all__ = ["Delivery", "JobRecord", "JobService", "QueueFull", "ResendRefused", "SigningSecret"]

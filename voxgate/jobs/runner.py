@@ -19,6 +19,8 @@ from voxgate.transcript import Transcript
 
 log = logging.getLogger("voxgate.jobs")
 
+PURGE_EVERY_S = 600.0  # how often finished jobs past their retention are deleted
+
 
 @dataclass
 class JobControl:
@@ -62,6 +64,9 @@ class JobHooks(Protocol):
 
     def describe(self, exc: BaseException) -> dict[str, Any] | None:
         """A client-facing error object for a known failure, or None for a bug (logged, generic error)."""
+
+    def purge_expired(self) -> int:
+        """Delete finished jobs past their retention period."""
 
 
 def heartbeat_interval(settings: JobSettings) -> float:
@@ -214,6 +219,7 @@ class JobRunner:
 
     def _housekeeping_loop(self) -> None:
         ticks_per_recovery = max(1, int(self.settings.lease_s / 2 / self.heartbeat_s))
+        ticks_per_purge = max(2, int(PURGE_EVERY_S / self.heartbeat_s))
         tick = 0
         while not self._stop.wait(self.heartbeat_s):
             try:
@@ -221,6 +227,8 @@ class JobRunner:
                 tick += 1
                 if tick % ticks_per_recovery == 0:
                     self._recover()
+                if tick % ticks_per_purge == 1:  # at start-up, then every PURGE_EVERY_S
+                    self.hooks.purge_expired()
             except Exception:  # a busy database must not end housekeeping
                 log.exception("job housekeeping failed")
 

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,12 @@ from pydantic import ValidationError
 
 from voxgate.config import JobSettings, WebhookSettings
 from voxgate.errors import APIError
-from voxgate.gateway.pricing import UNITS, cost_nano
+from voxgate.gateway.pricing import UNITS, cost_nano, decoding_hold, price_nano
 from voxgate.jobs.runner import JobControl, JobFailure, JobRunner
-from voxgate.jobs.sender import WebhookSender, load_or_create_secret, new_event
+from voxgate.jobs.sender import Signer, WebhookSender, address_policy, load_or_create_secret, new_event, validate_url
 from voxgate.store.interfaces import (
     Charge,
+    Delivery,
     DeliveryStore,
     GatewayStore,
     InsufficientCredits,
@@ -48,8 +50,10 @@ class JobService:
         self.transcription = transcription
         self.credit_store = credit_store  # the gateway's store (reserve, balance), if credits are enforced
         self.jobs_dir = jobs_dir
-        self.secret = load_or_create_secret(data_dir, webhooks.secret)
-        self.sender = WebhookSender(deliveries, webhooks, self.secret)
+        self.workspace_secret = load_or_create_secret(data_dir, webhooks.secret)
+        self.signer = Signer(deliveries, self.workspace_secret, webhooks.secret_grace_s)
+        self.sender = WebhookSender(deliveries, webhooks, self.signer)
+        self.address_policy = address_policy(webhooks)
         self.runner = JobRunner(store, self, settings)
 
     def start(self) -> None:
@@ -73,18 +77,41 @@ class JobService:
         job_dir.mkdir(parents=True, exist_ok=True)
         input_path = job_dir / "input"
         os.replace(upload_path, input_path)
+        limits = self.settings
         try:
             job = self.store.create(JobRecord(
                 id=job_id, key_id=key_id, status="queued", task=request.task, model=request.model,
                 response_format=request.response_format, words=request.words,
                 request=request.model_copy(update={"stream": False}).to_json(), input_path=str(input_path),
                 filename=filename, input_bytes=size, webhook_url=webhook_url or self.deliveries.default_url(key_id),
-                request_id=request_id, idempotency_key=idempotency_key))
+                request_id=request_id, idempotency_key=idempotency_key), limits.max_queued_per_key,
+                limits.max_queued_bytes_per_key)
         except BaseException:
             shutil.rmtree(job_dir, ignore_errors=True)
             raise
         self.runner.wake()
         return job
+
+    def purge_expired(self) -> int:
+        """Delete jobs that ended more than `retention_days` ago, with their results, inputs and delivery logs."""
+        removed = self.store.purge_finished(time.time() - self.settings.retention_days * 86400)
+        for job_id in removed:
+            shutil.rmtree(self.jobs_dir / job_id, ignore_errors=True)
+        if removed:
+            log.info("deleted %d jobs past their retention of %g days", len(removed), self.settings.retention_days)
+        return len(removed)
+
+    def check_webhook_url(self, url: str) -> str | None:
+        """Why `url` cannot receive this server's webhooks (for a 400), or None."""
+        return validate_url(url, self.address_policy)
+
+    def resend(self, delivery_id: str, key_id: str) -> Delivery | None:
+        """Queue the delivery's event again (ResendRefused over the limits) and wake the sender."""
+        limits = self.webhooks
+        found = self.deliveries.resend(delivery_id, key_id, limits.max_resends, limits.max_pending_per_key)
+        if found is not None:
+            self.sender.wake()
+        return found
 
     def out_of_credits(self, key_id: str) -> bool:
         """A key whose balance is already spent: refuse the job now (402) instead of failing it later.
@@ -126,7 +153,14 @@ class JobService:
     def execute(self, job: JobRecord, control: JobControl) -> Transcript:
         """Decode, hold the cost, transcribe: the synchronous endpoint's steps, in a runner thread."""
         request = self.request_of(job)
-        audio = self.transcription.load_audio(Path(job.input_path))
+        covered = self._hold_before_decoding(job, request)
+        try:
+            audio = self.transcription.load_audio(Path(job.input_path), covered)
+        except APIError as exc:
+            if exc.code == "audio_too_long" and covered is not None:
+                raise JobFailure(f"insufficient credits: the audio is longer than the {covered:g} s this key's "
+                                 "credits cover", code="insufficient_credits", type="insufficient_credits") from None
+            raise
         try:
             self._reserve_credits(job, request, audio.duration)
             control.progress(0.0)
@@ -146,6 +180,23 @@ class JobService:
         except ValidationError:
             task: Task = "translate" if job.task == "translate" else "transcribe"
             return self.transcription.parse(Fields(_legacy_fields(job.request)), task)
+
+    def _hold_before_decoding(self, job: JobRecord, request: TranscriptionRequest) -> float | None:
+        """As the synchronous endpoint does: hold credits for the most the input may decode to, and return the
+        seconds the decoder may produce (None: the server's limit). A balance short of the duration the
+        header declares fails the job before anything is decoded."""
+        spec = self.transcription.model(request)
+        if self.credit_store is None or price_nano(spec) <= 0:
+            return None
+        limit = self.transcription.max_audio_seconds or float("inf")
+        declared = self.transcription.declared_seconds(Path(job.input_path))
+        want, need = decoding_hold(spec, declared, limit)
+        try:
+            held = self.credit_store.reserve(job.key_id, job.id, want, need)
+        except InsufficientCredits:
+            raise JobFailure(f"insufficient credits: this job needs at least {need / 1e9:g} credits before its "
+                             f"audio is decoded", code="insufficient_credits", type="insufficient_credits") from None
+        return None if held is None else min(limit, held // price_nano(spec))
 
     def _reserve_credits(self, job: JobRecord, request: TranscriptionRequest, duration: float) -> None:
         """Hold the job's cost on a key with a balance, as the synchronous endpoint does before inference."""

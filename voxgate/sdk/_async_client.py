@@ -456,8 +456,12 @@ class Webhooks:
         self.deliveries = WebhookDeliveries(client)
 
     async def secret(self) -> WebhookSecret:
-        """The workspace's signing secret, for receivers that verify events."""
+        """This key's signing secret, for receivers that verify its events (admin keys: also the workspace's)."""
         return await self._client.request(_calls.webhook_secret_call(Options()))
+
+    async def rotate_secret(self) -> WebhookSecret:
+        """A new signing secret for this key; the old one keeps signing for the server's grace period."""
+        return await self._client.request(_calls.webhook_secret_rotate_call(Options()))
 
     async def get_default(self) -> WebhookDefault:
         """This key's default webhook_url (used by jobs that do not name one)."""

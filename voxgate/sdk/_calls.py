@@ -309,6 +309,10 @@ def webhook_secret_call(options: Options) -> Call[WebhookSecret]:
     return _apply(Call("GET", "webhooks/secret", parse=_one(WebhookSecret)), options, post=False)
 
 
+def webhook_secret_rotate_call(options: Options) -> Call[WebhookSecret]:
+    return _apply(Call("POST", "webhooks/secret/rotate", parse=_one(WebhookSecret)), options, post=True)
+
+
 def webhook_default_get_call(options: Options) -> Call[WebhookDefault]:
     return _apply(Call("GET", "webhooks/default", parse=_one(WebhookDefault)), options, post=False)
 

@@ -455,8 +455,12 @@ class Webhooks:
         self.deliveries = WebhookDeliveries(client)
 
     def secret(self) -> WebhookSecret:
-        """The workspace's signing secret, for receivers that verify events."""
+        """This key's signing secret, for receivers that verify its events (admin keys: also the workspace's)."""
         return self._client.request(_calls.webhook_secret_call(Options()))
+
+    def rotate_secret(self) -> WebhookSecret:
+        """A new signing secret for this key; the old one keeps signing for the server's grace period."""
+        return self._client.request(_calls.webhook_secret_rotate_call(Options()))
 
     def get_default(self) -> WebhookDefault:
         """This key's default webhook_url (used by jobs that do not name one)."""

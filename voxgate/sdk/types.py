@@ -341,9 +341,14 @@ class WebhookDelivery(BaseType):
 
 @dataclass
 class WebhookSecret(BaseType):
+    """This key's signing secret; `workspace_secret` (admin keys only) signs every key's events."""
+
     secret: str
     object: Literal["webhook.secret"] = "webhook.secret"
     header: str = "voxgate-signature"
+    scope: str = "key"
+    previous_valid_until: int | None = None
+    workspace_secret: str | None = None
 
 
 @dataclass

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from voxgate.store.db import Database
-from voxgate.store.interfaces import Delivery, DeliveryAttempt, OutboundEvent
+from voxgate.store.interfaces import Delivery, DeliveryAttempt, OutboundEvent, ResendRefused, SigningSecret
 
 SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS webhook_deliveries (
@@ -46,6 +46,13 @@ SCHEMA: list[str] = [
         duration_ms REAL,
         PRIMARY KEY (delivery_id, attempt)
     )""",
+    """CREATE TABLE IF NOT EXISTS webhook_secrets (
+        key_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        previous TEXT,
+        rotated_at REAL,
+        created_at REAL NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS webhook_defaults (
         key_id TEXT PRIMARY KEY,
         url TEXT NOT NULL,
@@ -53,6 +60,17 @@ SCHEMA: list[str] = [
     )""",
 ]
 
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def _not_in(keys: frozenset[str]) -> tuple[str, tuple[str, ...]]:
+    """An `AND key_id NOT IN (...)` clause and its arguments."""
+    if not keys:
+        return "", ()
+    return f" AND key_id NOT IN ({','.join('?' * len(keys))})", tuple(sorted(keys))
 
 
 def insert_delivery(conn: sqlite3.Connection, out: OutboundEvent, resend_of: str | None = None) -> str:
@@ -91,22 +109,27 @@ class SqliteDeliveryStore:
 
     # ---- the outbox ----
 
-    def claim_due(self, hold_s: float) -> Delivery | None:
-        """Take one due delivery for one attempt; the claim must outlive the attempt's timeout."""
+    def claim_due(self, hold_s: float, busy_keys: frozenset[str] = frozenset()) -> Delivery | None:
+        """Take the longest-due delivery of a key not in `busy_keys` for one attempt; the claim must outlive
+        the attempt's deadline. Skipping keys that have an attempt in flight shares the senders fairly: one
+        key's slow receiver holds at most one of them."""
         now = time.time()
+        skip, args = _not_in(busy_keys)
         with self.db.transaction() as conn:
             rows = conn.execute(
                 "UPDATE webhook_deliveries SET claimed_until = ? WHERE id = ("
                 " SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
-                " AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY next_attempt_at LIMIT 1) RETURNING *",
-                (now + hold_s, now, now),
+                f" AND (claimed_until IS NULL OR claimed_until < ?){skip} ORDER BY next_attempt_at LIMIT 1)"
+                " RETURNING *",
+                (now + hold_s, now, now, *args),
             ).fetchall()
         return _delivery(rows[0]) if rows else None
 
-    def next_due_in(self) -> float | None:
+    def next_due_in(self, busy_keys: frozenset[str] = frozenset()) -> float | None:
+        skip, args = _not_in(busy_keys)
         row = self.db.conn().execute(
             "SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, 0))) AS due FROM webhook_deliveries"
-            " WHERE status = 'pending'").fetchone()
+            f" WHERE status = 'pending'{skip}", args).fetchone()
         return None if row is None or row["due"] is None else max(0.0, row["due"] - time.time())
 
     def record(self, delivery: Delivery, status_code: int | None, error: str | None, duration_ms: float,
@@ -153,17 +176,49 @@ class SqliteDeliveryStore:
         attempts = self._attempts([r["id"] for r in rows])
         return [_delivery(r, attempts[r["id"]]) for r in rows]
 
-    def resend(self, delivery_id: str, key_id: str) -> Delivery | None:
+    def resend(self, delivery_id: str, key_id: str, max_resends: int, max_pending: int) -> Delivery | None:
+        """A new delivery of the same event; ResendRefused past `max_resends` of one delivery or with
+        `max_pending` of the key's deliveries already queued."""
         with self.db.transaction() as conn:
             row = conn.execute("SELECT * FROM webhook_deliveries WHERE id = ? AND key_id = ?",
                                (delivery_id, key_id)).fetchone()
             if row is None:
                 return None
+            original = row["resend_of"] or row["id"]
+            resent = conn.execute("SELECT COUNT(*) FROM webhook_deliveries WHERE resend_of = ?",
+                                  (original,)).fetchone()[0]
+            if resent >= max_resends:
+                raise ResendRefused(f"this delivery was already resent {resent} times; the limit is {max_resends}")
+            pending = conn.execute("SELECT COUNT(*) FROM webhook_deliveries WHERE key_id = ? AND status = 'pending'",
+                                   (key_id,)).fetchone()[0]
+            if pending >= max_pending:
+                raise ResendRefused(f"this key already has {pending} deliveries queued; retry when they are done")
             event: dict[str, Any] = json.loads(row["payload"])
             out = OutboundEvent(key_id=key_id, url=row["url"], event=event, job_id=row["job_id"],
                                 max_attempts=int(row["max_attempts"]))
-            new_id = insert_delivery(conn, out, resend_of=row["id"])
+            new_id = insert_delivery(conn, out, resend_of=original)
         return self.get(new_id, key_id)
+
+    # ---- per-key signing secrets ----
+
+    def signing_secret(self, key_id: str) -> SigningSecret:
+        """The key's secret, created on first use."""
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT * FROM webhook_secrets WHERE key_id = ?", (key_id,)).fetchone()
+            if row is None:
+                conn.execute("INSERT INTO webhook_secrets (key_id, secret, created_at) VALUES (?, ?, ?)",
+                             (key_id, new_secret(), time.time()))
+                row = conn.execute("SELECT * FROM webhook_secrets WHERE key_id = ?", (key_id,)).fetchone()
+        return SigningSecret(row["secret"], row["previous"], row["rotated_at"])
+
+    def rotate_secret(self, key_id: str) -> SigningSecret:
+        """A new secret for the key; the one it replaces is kept as `previous`."""
+        current = self.signing_secret(key_id)
+        now = time.time()
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE webhook_secrets SET secret = ?, previous = ?, rotated_at = ? WHERE key_id = ?",
+                         (new_secret(), current.secret, now, key_id))
+        return self.signing_secret(key_id)
 
     # ---- per-key default URL ----
 

@@ -30,9 +30,9 @@ class SqliteGatewayStore:
         with self.db.transaction() as conn:
             idempotency.heartbeat(conn, claim)
 
-    def reserve(self, key_id: str, request_id: str, cost_nano: int) -> bool:
+    def reserve(self, key_id: str, request_id: str, cost_nano: int, minimum_nano: int | None = None) -> int | None:
         with self.db.transaction() as conn:
-            return ledger.reserve(conn, key_id, request_id, cost_nano)
+            return ledger.reserve(conn, key_id, request_id, cost_nano, minimum_nano)
 
     def release_hold(self, request_id: str) -> None:
         with self.db.transaction() as conn:

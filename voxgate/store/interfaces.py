@@ -120,9 +120,10 @@ class GatewayStore(Protocol):
     def heartbeat(self, claim: Claim) -> None:
         """Show that the owner is still running, so waiters do not take the key over."""
 
-    def reserve(self, key_id: str, request_id: str, cost_nano: int) -> bool:
-        """Hold `cost_nano` of the key's balance; False when the key has no balance (unlimited);
-        raises InsufficientCredits."""
+    def reserve(self, key_id: str, request_id: str, cost_nano: int, minimum_nano: int | None = None) -> int | None:
+        """Hold `cost_nano` of the key's balance (replacing this request's earlier hold) and return the amount held;
+        None when the key has no balance (unlimited). With `minimum_nano`: hold what is available up to
+        `cost_nano` if that is at least `minimum_nano`. Raises InsufficientCredits."""
 
     def release_hold(self, request_id: str) -> None: ...
 
@@ -289,7 +290,12 @@ class JobStore(Protocol):
     def list_for_key(self, key_id: str, *, limit: int = 20, status: str | None = None,
                      before: float | None = None) -> list[JobRecord]: ...
 
-    def create(self, job: JobRecord) -> JobRecord: ...
+    def create(self, job: JobRecord, max_queued: int | None = None, max_queued_bytes: int | None = None) -> JobRecord:
+        """Queue a job; QueueFull when its key already has `max_queued` jobs (or `max_queued_bytes` of input)
+        queued or running."""
+
+    def purge_finished(self, before: float) -> list[str]:
+        """Delete jobs that ended before `before` (and their deliveries); returns their ids."""
 
     def claim(self, owner: str, lease_s: float) -> JobRecord | None:
         """Take the oldest queued job, atomically across threads and processes."""
@@ -317,13 +323,30 @@ class JobStore(Protocol):
         """Requeue (or fail, after `max_attempts`) running jobs of dead owners or expired leases."""
 
 
+class QueueFull(Exception):
+    """A key already has as many jobs (or bytes of job input) waiting as it may."""
+
+
+class ResendRefused(Exception):
+    """A resend over the limits (resends of one delivery, deliveries queued for one key)."""
+
+
+@dataclass(frozen=True)
+class SigningSecret:
+    """An API key's webhook signing secret, and the one it replaced (still signing for a grace period)."""
+
+    secret: str
+    previous: str | None = None
+    rotated_at: float | None = None
+
+
 class DeliveryStore(Protocol):
-    """The webhook outbox and its attempt log."""
+    """The webhook outbox, its attempt log and each key's signing secret."""
 
-    def claim_due(self, hold_s: float) -> Delivery | None:
-        """Take one due delivery for one attempt, for `hold_s` seconds."""
+    def claim_due(self, hold_s: float, busy_keys: frozenset[str] = frozenset()) -> Delivery | None:
+        """Take one due delivery of a key not in `busy_keys` for one attempt, for `hold_s` seconds."""
 
-    def next_due_in(self) -> float | None: ...
+    def next_due_in(self, busy_keys: frozenset[str] = frozenset()) -> float | None: ...
 
     def record(self, delivery: Delivery, status_code: int | None, error: str | None, duration_ms: float,
                status: str, next_attempt_at: float | None) -> None:
@@ -334,8 +357,14 @@ class DeliveryStore(Protocol):
     def list(self, key_id: str, *, job_id: str | None = None, status: str | None = None,
              limit: int = 20) -> list[Delivery]: ...
 
-    def resend(self, delivery_id: str, key_id: str) -> Delivery | None:
-        """A new delivery of the same event (same event id and body) to the same URL."""
+    def resend(self, delivery_id: str, key_id: str, max_resends: int, max_pending: int) -> Delivery | None:
+        """A new delivery of the same event (same event id and body) to the same URL; ResendRefused over
+        the limits."""
+
+    def signing_secret(self, key_id: str) -> SigningSecret:
+        """The key's secret, created on first use."""
+
+    def rotate_secret(self, key_id: str) -> SigningSecret: ...
 
     def default_url(self, key_id: str) -> str | None: ...
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from voxgate.store import ledger
 from voxgate.store.db import Database
+from voxgate.store.deliveries import SCHEMA as DELIVERY_SCHEMA
 from voxgate.store.deliveries import insert_delivery
-from voxgate.store.interfaces import FollowUp, JobEnd, JobRecord
+from voxgate.store.interfaces import FollowUp, JobEnd, JobRecord, QueueFull
 
 SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS transcription_jobs (
@@ -119,6 +120,7 @@ class SqliteJobStore:
         with db.transaction() as conn:
             _migrate(conn)
         db.add_schema(SCHEMA[1:])
+        db.add_schema(DELIVERY_SCHEMA)  # a job's end writes its webhook delivery; purging deletes it
 
     # ---- reads ----
 
@@ -147,8 +149,16 @@ class SqliteJobStore:
 
     # ---- writes ----
 
-    def create(self, job: JobRecord) -> JobRecord:
+    def create(self, job: JobRecord, max_queued: int | None = None, max_queued_bytes: int | None = None) -> JobRecord:
         with self.db.transaction() as conn:
+            count, size = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(input_bytes), 0) FROM transcription_jobs"
+                " WHERE key_id = ? AND status IN ('queued', 'running')", (job.key_id,)).fetchone()
+            if max_queued is not None and count >= max_queued:
+                raise QueueFull(f"this API key already has {count} jobs queued or running; the limit is {max_queued}")
+            if max_queued_bytes is not None and size + (job.input_bytes or 0) > max_queued_bytes:
+                raise QueueFull(f"this API key's queued jobs already hold {size} bytes of audio; the limit is "
+                                f"{max_queued_bytes}")
             conn.execute(
                 "INSERT INTO transcription_jobs (id, key_id, status, task, model, response_format, words, request,"
                 " input_path, filename, input_bytes, webhook_url, request_id, idempotency_key, created_at)"
@@ -160,6 +170,20 @@ class SqliteJobStore:
         record = self.get(job.id)
         assert record is not None
         return record
+
+    def purge_finished(self, before: float) -> list[str]:
+        with self.db.transaction() as conn:
+            ids = [r[0] for r in conn.execute(
+                "SELECT id FROM transcription_jobs WHERE status IN ('succeeded', 'failed', 'cancelled')"
+                " AND COALESCE(completed_at, created_at) < ?", (before,))]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries"
+                             f" WHERE job_id IN ({marks}) AND status != 'pending')", chunk)
+                conn.execute(f"DELETE FROM webhook_deliveries WHERE job_id IN ({marks}) AND status != 'pending'", chunk)
+                conn.execute(f"DELETE FROM transcription_jobs WHERE id IN ({marks})", chunk)
+        return ids
 
     def claim(self, owner: str, lease_s: float) -> JobRecord | None:
         """Take the oldest queued job, atomically across threads and processes."""

@@ -74,6 +74,9 @@ def _record(row: sqlite3.Row) -> ApiKey:
     )
 
 
+MAX_NANO = 2**62  # the largest balance kept, in nano-credits (SQLite integers are 64-bit)
+
+
 class KeyStore:
     """The SQLite implementation of `voxgate.store.interfaces.KeyRepository`."""
 
@@ -139,8 +142,9 @@ class KeyStore:
             sets.append("credits_nano = ?")
             args.append(None if credits is None else to_nano(credits))
         if add_credits is not None:
-            sets.append("credits_nano = COALESCE(credits_nano, 0) + ?")
-            args.append(to_nano(add_credits))
+            # Kept within what the column holds, however often a balance is topped up.
+            sets.append("credits_nano = MAX(-?, MIN(?, COALESCE(credits_nano, 0) + ?))")
+            args += [MAX_NANO, MAX_NANO, to_nano(add_credits)]
         with self.db.transaction() as conn:
             row = conn.execute("SELECT id FROM api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,)).fetchone()
             if row is None:

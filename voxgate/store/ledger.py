@@ -16,21 +16,26 @@ def utc_day(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
 
 
-def reserve(conn: sqlite3.Connection, key_id: str, request_id: str, cost_nano: int) -> bool:
-    """Inside a write transaction: hold `cost_nano` or raise InsufficientCredits; False if unlimited."""
+def reserve(conn: sqlite3.Connection, key_id: str, request_id: str, cost_nano: int,
+            minimum_nano: int | None = None) -> int | None:
+    """Inside a write transaction: hold `cost_nano` (replacing this request's earlier hold) and return the amount
+    held; None when the key is unlimited. With `minimum_nano`, hold what is available up to `cost_nano`, as long
+    as that is at least `minimum_nano`. Raises InsufficientCredits."""
     row = conn.execute("SELECT credits_nano FROM api_keys WHERE id = ?", (key_id,)).fetchone()
     if row is None or row["credits_nano"] is None:
-        return False
+        return None
     now = time.time()
-    held = conn.execute("SELECT COALESCE(SUM(amount_nano), 0) FROM credit_holds WHERE key_id = ? AND created_at > ?",
-                        (key_id, now - HOLD_TTL_S)).fetchone()[0]
+    held = conn.execute("SELECT COALESCE(SUM(amount_nano), 0) FROM credit_holds WHERE key_id = ? AND created_at > ?"
+                        " AND request_id != ?", (key_id, now - HOLD_TTL_S, request_id)).fetchone()[0]
     balance = int(row["credits_nano"])
-    if balance - held < cost_nano:
-        raise InsufficientCredits(balance, int(held), cost_nano)
+    available = balance - int(held)
+    amount = cost_nano if minimum_nano is None else min(cost_nano, available)
+    if available < (cost_nano if minimum_nano is None else minimum_nano):
+        raise InsufficientCredits(balance, int(held), cost_nano if minimum_nano is None else minimum_nano)
     conn.execute("INSERT OR REPLACE INTO credit_holds (request_id, key_id, amount_nano, created_at)"
                  " VALUES (?, ?, ?, ?)",
-                 (request_id, key_id, cost_nano, now))
-    return True
+                 (request_id, key_id, amount, now))
+    return amount
 
 
 def release_hold(conn: sqlite3.Connection, request_id: str) -> None:

@@ -19,6 +19,24 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(name: str, value: Any) -> None:
+    """JSON may escape half of a UTF-16 pair (`"\\ud800"`); no text is made of those, and the tokenizer and
+    the phonemizer fail on them: a 400 naming the field."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise bad_request(f"'{name}' contains an unpaired UTF-16 surrogate", param=name)
+    elif isinstance(value, list):
+        for item in value:
+            _no_surrogates(name, item)
+    elif isinstance(value, dict):
+        for sub, item in value.items():
+            _no_surrogates(name, sub)
+            _no_surrogates(name, item)
+
+
 class Fields:
     def __init__(self, values: dict[str, list[Any]], lists: frozenset[str] = frozenset()) -> None:
         self.values = values
@@ -41,6 +59,7 @@ class Fields:
         lists: set[str] = set()
         for name, value in body.items():
             key = name[:-2] if name.endswith("[]") else name
+            _no_surrogates(key, value)
             if isinstance(value, dict):
                 for sub, v in value.items():
                     values[f"{key}[{sub}]"] = [v]

@@ -15,7 +15,7 @@ import numpy as np
 
 from voxgate import asr
 from voxgate.asr import WhisperEngine
-from voxgate.audio.decode import AudioDecodeError, PcmFile, decode_to_file
+from voxgate.audio.decode import AudioDecodeError, PcmFile, declared_seconds, decode_to_file
 from voxgate.config import AsrSettings
 from voxgate.errors import bad_request
 from voxgate.models.catalog import Catalog, ModelSpec
@@ -52,11 +52,19 @@ class TranscriptionService:
                                  batch_size=self.settings.batch_size)
         return self.registry.get(spec, load)
 
-    def load_audio(self, path: Path) -> PcmFile:
-        """Decode an upload to 16 kHz mono float32 on disk (`len()` is its sample count); a file that is not
-        audio, or decodes to more than the duration limit, is a 400 on `file`."""
+    def declared_seconds(self, path: Path) -> float | None:
+        """The duration the upload's header declares (None if none); a header no recording has is a 400."""
         try:
-            return decode_to_file(path, self.tmp_dir, max_seconds=self.max_audio_seconds)
+            return declared_seconds(path)
+        except AudioDecodeError as exc:
+            raise bad_request(str(exc), param="file", code=exc.code) from None
+
+    def load_audio(self, path: Path, max_seconds: float | None = None) -> PcmFile:
+        """Decode an upload to 16 kHz mono float32 on disk (`len()` is its sample count); a file that is not
+        audio, or decodes to more than the duration limit (or `max_seconds`), is a 400 on `file`."""
+        limit = self.max_audio_seconds if max_seconds is None else max_seconds
+        try:
+            return decode_to_file(path, self.tmp_dir, max_seconds=limit)
         except AudioDecodeError as exc:
             raise bad_request(str(exc), param="file", code=exc.code) from None
 

@@ -15,6 +15,10 @@ from voxgate.models.catalog import ModelSpec
 from voxgate.tts.text import split_for_streaming
 
 PIECE_PAUSE_S = 0.12  # silence between streamed pieces, like a sentence pause
+# One Piper call synthesises at most this many phonemes (about 15 s of speech). Text without spaces or
+# punctuation (a run of emoji, each read out by name) otherwise becomes one call of a minute or more, and
+# the model's memory grows with the call's length and stays at its peak.
+MAX_PHONEMES = 256
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,29 @@ class PiperEngine:
         pause = np.zeros(int(self.sample_rate * PIECE_PAUSE_S), dtype=np.float32)
         first = True
         for piece in split_for_streaming(text):
-            for chunk in self.voice.synthesize(piece, syn_config=config):
-                audio = chunk.audio_float_array.astype(np.float32, copy=False)
-                yield audio if first else np.concatenate([pause, audio])
-                first = False
+            for sentence in self.voice.phonemize(piece):
+                for phonemes in phoneme_runs(sentence, MAX_PHONEMES):
+                    audio = self._audio(phonemes, config)
+                    yield audio if first else np.concatenate([pause, audio])
+                    first = False
+
+    def _audio(self, phonemes: list[str], config: SynthesisConfig) -> np.ndarray:
+        """One bounded Piper call, scaled to full range like `PiperVoice.synthesize` does."""
+        audio = self.voice.phoneme_ids_to_audio(self.voice.phonemes_to_ids(phonemes), config)
+        assert isinstance(audio, np.ndarray)
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        audio = audio / peak if peak >= 1e-8 else np.zeros_like(audio)
+        return np.clip(audio, -1.0, 1.0).astype(np.float32)
+
+
+def phoneme_runs(phonemes: list[str], limit: int) -> Iterator[list[str]]:
+    """A sentence's phonemes in runs of at most `limit`, cut after the last word break (a space phoneme)
+    in the run when there is one in its second half, else at the limit."""
+    start = 0
+    while len(phonemes) - start > limit:
+        window = phonemes[start:start + limit]
+        cut = next((i + 1 for i in range(len(window) - 1, limit // 2, -1) if window[i] == " "), limit)
+        yield phonemes[start:start + cut]
+        start += cut
+    if start < len(phonemes):
+        yield phonemes[start:]

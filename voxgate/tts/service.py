@@ -15,7 +15,7 @@ from voxgate.models.registry import ModelRegistry
 from voxgate.models.stats import InferenceCounter
 from voxgate.tts.engine import PiperEngine, SpeechOptions
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class SpeechService:
                 response_format: str = "mp3") -> Utterance:
         """Check model, input and voice (APIError naming the field) before any credit is held."""
         spec = self.catalog.require(model, "speech")
-        text = _CONTROL.sub(" ", text)  # NUL and other control characters break the phonemizer; nobody speaks them
+        text = _CONTROL.sub(" ", text)  # control characters and unpaired surrogates break the phonemizer
         if not text.strip():
             raise bad_request("'input' must not be empty", param="input", code="empty_input")
         if len(text) > self.max_input_chars:
