@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import onnxruntime
@@ -27,6 +28,15 @@ class SpeechOptions:
     speed: float = 1.0
 
 
+class SpeechEngine(Protocol):
+    """What the speech use case needs of an engine: its output rate, and PCM blocks as pieces are ready."""
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    def synthesize(self, text: str, opts: SpeechOptions) -> Iterator[np.ndarray]: ...
+
+
 class PiperEngine:
     """A loaded Piper model (possibly multi-speaker); onnxruntime sessions are safe to share across threads."""
 
@@ -39,6 +49,9 @@ class PiperEngine:
         voice = PiperVoice.load(path)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = cpu_threads
+        # No memory arena: it keeps the peak of every concurrent call for good (4 streams took RSS from 0.8 to
+        # 1.9 GB in a soak); plain allocations go back to the allocator when a call ends.
+        options.enable_cpu_mem_arena = False
         voice.session = onnxruntime.InferenceSession(str(path), sess_options=options,
                                                      providers=["CPUExecutionProvider"])
         return cls(voice, spec)
