@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 LINT_STAMP := $(VENV)/.installed-lint
+# Kokoro's voice tables ship in an npm package, not a wheel: fetched once into the environment.
+KOKORO_VOICES := $(VENV)/share/voxgate/kokoro-js-1.2.1.tgz
 
 .PHONY: serve test lint bench install clean
 
@@ -14,7 +16,13 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	@$(MAKE) --no-print-directory $(KOKORO_VOICES)
 	touch $@
+
+$(KOKORO_VOICES):
+	@mkdir -p $(dir $@)
+	@cd $(dir $@) && npm pack --silent kokoro-js@1.2.1 >/dev/null 2>&1 \
+		&& echo "Kokoro voices: $@" || echo "npm pack kokoro-js@1.2.1 failed: the kokoro model stays unavailable"
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"

@@ -45,6 +45,12 @@ def _sse_events(chunks: Iterator[bytes], characters: int) -> Iterator[bytes]:
     yield sse_event({"type": "speech.audio.done", "usage": usage})
 
 
+@router.get("/v1/audio/voices")
+async def list_voices(request: Request, model: str | None = None) -> dict[str, Any]:
+    """Every voice of every speech model (`?model=` for one): native ids work as `voice` on their model."""
+    return {"object": "list", "data": get_ctx(request).speech.voices(model)}
+
+
 @router.post("/v1/audio/speech")
 async def create_speech(body: SpeechRequest, request: Request, principal: Principal = Depends(require_key)) -> Response:
     ctx = get_ctx(request)

@@ -6,6 +6,7 @@ The built-in catalog.toml ships with voxgate; an operator's TOML file is merged 
 from __future__ import annotations
 
 import importlib.util
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,8 @@ from voxgate.errors import APIError, bad_request
 from voxgate.models.languages import OPENAI_VOICES
 
 BUILTIN_CATALOG = Path(__file__).with_name("catalog.toml")
-ENGINES = {"faster-whisper": "transcription", "piper": "speech"}
+ENGINES = {"faster-whisper": "transcription", "piper": "speech", "kokoro": "speech"}
+LOCATIONS = ("voices_archive",)  # options that name files: resolved like `path`, and needed like it
 
 
 class CatalogError(ValueError):
@@ -50,6 +52,7 @@ class ModelSpec:
     openai_voices: dict[str, str] = field(default_factory=dict)
     price_per_unit: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
+    files: tuple[Path, ...] = ()  # other files the engine needs (LOCATIONS), resolved
 
     @property
     def default_voice(self) -> str | None:
@@ -71,13 +74,18 @@ class ModelSpec:
 
     def is_available(self) -> bool:
         """True when every weight file or part this entry needs is on disk."""
+        if not all(p.exists() for p in self.files):
+            return False
         if self.join is not None:
             return self.path.exists() and all(p.exists() for p in self.join.parts)
         return self.path.exists()
 
 
 def resolve_location(value: str, base: Path) -> Path:
-    """Turn 'package:<pkg>/<sub/path>' or a plain path into an absolute path (it may not exist)."""
+    """Turn 'package:<pkg>/<sub/path>', 'prefix:<path>' (inside the Python environment, where `make` puts
+    what is not a wheel) or a plain path into an absolute path (it may not exist)."""
+    if value.startswith("prefix:"):
+        return Path(sys.prefix) / value[len("prefix:"):]
     if value.startswith("package:"):
         package, _, rest = value[len("package:"):].partition("/")
         spec = importlib.util.find_spec(package)
@@ -111,6 +119,9 @@ def _parse_model(raw: dict[str, Any], base: Path) -> ModelSpec:
         voices = {path.stem: 0}
     known = {"id", "engine", "task", "path", "owned_by", "description", "aliases", "compute_type", "join",
              "sha256", "voices", "openai_voices", "price_per_unit"}
+    options = {k: v for k, v in raw.items() if k not in known}
+    files = tuple(resolve_location(str(options[k]), base) for k in LOCATIONS if k in options)
+    options.update({k: str(resolve_location(str(options[k]), base)) for k in LOCATIONS if k in options})
     return ModelSpec(
         id=model_id,
         engine=engine,
@@ -125,7 +136,8 @@ def _parse_model(raw: dict[str, Any], base: Path) -> ModelSpec:
         voices=voices,
         openai_voices={str(k).lower(): str(v) for k, v in raw.get("openai_voices", {}).items()},
         price_per_unit=float(raw.get("price_per_unit", 0.0)),
-        options={k: v for k, v in raw.items() if k not in known},
+        options=options,
+        files=files,
     )
 
 

