@@ -83,8 +83,8 @@ async def _decode(http: Request, ctx: AppContext, upload: Upload, request: Trans
     """Hold credits for the most the upload may decode to (402), then decode no further than that hold covers."""
     service = ctx.transcription
     limit = ctx.settings.limits.max_audio_seconds
-    declared = await anyio.to_thread.run_sync(service.declared_seconds, upload.path)  # 400 on a lying header
-    covered = await ctx.gateway.hold_before_decoding(http, service.model(request), declared, limit)
+    covered = await ctx.gateway.hold_before_decoding(  # probes the header (400 if it lies) only to size a hold
+        http, service.model(request), functools.partial(service.declared_seconds, upload.path), limit)
     try:
         return await anyio.to_thread.run_sync(service.load_audio, upload.path, covered)
     except APIError as exc:

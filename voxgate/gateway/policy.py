@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
@@ -169,10 +170,11 @@ class Gateway:
                                code="insufficient_credits") from None
         return meter
 
-    async def hold_before_decoding(self, request: HTTPConnection, spec: ModelSpec, declared_s: float | None,
-                                   max_s: float) -> float:
+    async def hold_before_decoding(self, request: HTTPConnection, spec: ModelSpec,
+                                   declared: Callable[[], float | None], max_s: float) -> float:
         """Before an upload is decoded, hold credits for the most audio it may decode to, and return that many
-        seconds: the decoder stops there. A key without a balance gets `max_s`.
+        seconds: the decoder stops there. A key without a balance gets `max_s`, and its upload is not probed:
+        `declared` (the header's duration; blocking) runs, in a thread, only when a hold is needed.
 
         The bounds are `pricing.decoding_hold`'s: a key without credits cannot make the server decode for free."""
         call = call_of(request)
@@ -180,6 +182,7 @@ class Gateway:
         price = price_nano(spec)
         if not self.enabled or principal is None or not principal.credit_limited or price <= 0:
             return max_s
+        declared_s = await anyio.to_thread.run_sync(declared)
         want, need = decoding_hold(spec, declared_s, max_s)
         try:
             held = await anyio.to_thread.run_sync(self.store.reserve, principal.key_id, call.request_id, want, need)
