@@ -38,7 +38,7 @@ serve: $(STAMP)
 	$(BIN)/voxgate serve
 
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 
 lint: $(LINT_STAMP)
 	$(BIN)/ruff check voxgate tests bench

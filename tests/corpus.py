@@ -291,7 +291,9 @@ def _cases() -> list[Case]:
     add(Case("speech: a JSON string body", "POST", SPEECH, _raw('"hello"'), BAD))
     add(Case("speech: nested JSON", "POST", SPEECH, _raw(NESTED), BAD))
     add(Case("speech: invalid UTF-8", "POST", SPEECH, _raw(b'{"input": "\xff\xfe", "voice": "alloy"}'), BAD))
-    add(Case("speech: a 2 MB JSON body", "POST", SPEECH, _speech(input="a" * 2_000_000), (413,), "body_too_large"))
+    # the speech route takes a voice sample in JSON (up to 10 MiB as base64): bodies past that are refused
+    add(Case("speech: a 2 MB input", "POST", SPEECH, _speech(input="a" * 2_000_000), BAD, "input_too_long"))
+    add(Case("speech: a 16 MB JSON body", "POST", SPEECH, _speech(input="a" * 16_000_000), (413,), "body_too_large"))
     add(Case("nested JSON upload body", "POST", TRANSCRIBE, _raw(NESTED), BAD))
     add(Case("nested JSON with an idempotency key", "POST", TRANSCRIBE, _raw(NESTED, headers={"idempotency-key": "n"}),
              BAD))

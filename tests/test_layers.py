@@ -16,7 +16,7 @@ SHARED = {"voxgate", "errors", "transcript", "webhooks"}
 # Composition roots: they build and wire everything, so they may import any layer.
 ROOTS = {"app", "cli", "__main__"}
 ALLOWED: dict[str, set[str]] = {
-    "api": {"gateway", "transcription", "tts", "models", "jobs", "audio", "config"},
+    "api": {"gateway", "transcription", "tts", "voicematch", "models", "jobs", "audio", "config"},
     "gateway": {"store", "models", "config"},
     "jobs": {"transcription", "gateway", "store", "config"},
     "transcription": {"asr", "diarize", "redact", "audio", "models", "config"},
@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "diarize": {"audio", "models"},
     "redact": {"audio", "models"},
     "tts": {"audio", "models"},
+    "voicematch": {"tts", "diarize", "audio", "models"},
     "audio": set(),
     "models": set(),
     "store": set(),

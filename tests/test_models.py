@@ -33,7 +33,7 @@ def test_health(server: LiveServer) -> None:
         assert ready.json()["error"]["code"] == "not_ready" and ready.headers["retry-after"]
         time.sleep(0.5)  # the server warms its default models in the background; asking loads nothing
     assert ready.status_code == 200 and ready.json()["models"] == {"transcription": "whisper-base",
-                                                                    "speech": "piper-joe"}
+                                                                    "speech": "kokoro"}
 
 
 def test_a_failed_warmup_is_reported_without_its_exception() -> None:

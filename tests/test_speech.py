@@ -59,7 +59,7 @@ def test_speech_content_types(server: LiveServer) -> None:
 
 
 def test_speech_round_trip_wer(client: openai.OpenAI) -> None:
-    audio = client.audio.speech.create(model="tts-1-hd", voice="nova", input=PARAGRAPH, response_format="mp3").content
+    audio = client.audio.speech.create(model="tts-1", voice="nova", input=PARAGRAPH, response_format="mp3").content
     text = client.audio.transcriptions.create(model="whisper-1", file=("speech.mp3", audio)).text
     assert wer(PARAGRAPH, text) <= 0.05, text
 
@@ -73,11 +73,13 @@ def test_speech_voices_resolve(client: openai.OpenAI) -> None:
 
 def test_speech_voice_object_and_extras(server: LiveServer) -> None:
     with server.http() as http:
-        r = http.post("/v1/audio/speech", json={"model": "gpt-4o-mini-tts", "input": "Hello.", "voice": {"id": "joe"},
-                                                "instructions": "Speak calmly.", "reference_audio": "ignored",
-                                                "response_format": "wav"},
+        r = http.post("/v1/audio/speech", json={"model": "piper-joe", "input": "Hello.", "voice": {"id": "joe"},
+                                                "instructions": "Speak calmly.", "response_format": "wav"},
                       headers={"Accept": "application/octet-stream"})
         assert r.status_code == 200 and decode(r.content).duration > 0.3
+        bad = http.post("/v1/audio/speech", json={"model": "kokoro", "input": "Hello.", "voice": "alloy",
+                                                  "reference_audio": "not audio"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "reference_audio"
 
 
 def test_speech_speed_changes_length(client: openai.OpenAI) -> None:

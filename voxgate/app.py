@@ -10,15 +10,17 @@ import anyio
 from fastapi import FastAPI
 
 from voxgate import __version__
-from voxgate.api import admin, health, jobs, models, speech, transcriptions, usage, webhooks
+from voxgate.api import admin, health, jobs, models, speech, transcriptions, usage, voices, webhooks
 from voxgate.api.context import AppContext
 from voxgate.api.errors import install_error_handlers
 from voxgate.config import Settings
+from voxgate.diarize.embedding import SpeakerEmbedder
 from voxgate.gateway.accounts import Accounts
 from voxgate.gateway.intake import IntakeMiddleware
 from voxgate.gateway.middleware import GatewayMiddleware
 from voxgate.gateway.policy import Gateway
 from voxgate.gateway.request_ids import RequestIdMiddleware
+from voxgate.gateway.voices import VoiceLibrary
 from voxgate.jobs import JobService
 from voxgate.models.catalog import Catalog
 from voxgate.models.registry import ModelRegistry
@@ -28,8 +30,10 @@ from voxgate.store.deliveries import SqliteDeliveryStore
 from voxgate.store.gateway_store import SqliteGatewayStore
 from voxgate.store.jobs import SqliteJobStore
 from voxgate.store.keys import KeyStore
+from voxgate.store.voices import SqliteVoiceStore
 from voxgate.transcription import TranscriptionService
 from voxgate.tts.service import SpeechService
+from voxgate.voicematch import VoiceMatcher
 
 
 def transcription_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) -> TranscriptionService:
@@ -45,6 +49,18 @@ def open_accounts(settings: Settings, catalog: Catalog | None = None) -> Account
     """Key management and usage over the data dir's database, without a server (the CLI)."""
     db = Database(settings.db_path)
     return Accounts(KeyStore(db), SqliteGatewayStore(db), catalog or Catalog.load(*settings.catalog_files))
+
+
+def voice_matcher(settings: Settings, speech: SpeechService) -> VoiceMatcher:
+    voices = tuple(v.strip() for v in settings.voices.match_voices.split(",") if v.strip())
+    return VoiceMatcher(speech.engine, SpeakerEmbedder(threads=settings.server.cpu_threads), settings.model_cache_dir,
+                        candidates=settings.voices.match_candidates, max_waiting=settings.voices.max_waiting,
+                        voices=voices)
+
+
+def sample_body_limit(settings: Settings) -> int:
+    """The most body a route taking a voice sample receives: the largest sample in base64, plus the rest."""
+    return settings.voices.max_sample_bytes * 4 // 3 + (1 << 20)
 
 
 def upload_body_limit(settings: Settings) -> int:
@@ -67,7 +83,8 @@ def build_context(settings: Settings) -> AppContext:
                      lambda: speech.engine(catalog.default("speech"))])
     return AppContext(settings=settings, catalog=catalog, registry=registry, gateway=gateway,
                       accounts=Accounts(keys, gateway_store, catalog), transcription=transcription,
-                      speech=speech, jobs=jobs_service, warmup=warmup)
+                      speech=speech, voices=VoiceLibrary(SqliteVoiceStore(db), settings.voices.max_per_key),
+                      matcher=voice_matcher(settings, speech), jobs=jobs_service, warmup=warmup)
 
 
 @asynccontextmanager
@@ -89,12 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="voxgate", version=__version__, docs_url="/docs", redoc_url=None, lifespan=_lifespan)
     app.state.ctx = build_context(settings)
     install_error_handlers(app)
-    for module in (health, models, speech, transcriptions, admin, usage, jobs, webhooks):
+    for module in (health, models, speech, voices, transcriptions, admin, usage, jobs, webhooks):
         app.include_router(module.router)
     if settings.gateway.enabled:  # idempotency, metering, rate-limit headers (inside the intake middleware)
         app.add_middleware(GatewayMiddleware, gateway=app.state.ctx.gateway)
     # Keys and body limits before anything reads a body.
     app.add_middleware(IntakeMiddleware, gateway=app.state.ctx.gateway, upload_limit=upload_body_limit(settings),
-                       json_limit=settings.connections.max_json_bytes)
+                       json_limit=settings.connections.max_json_bytes, sample_limit=sample_body_limit(settings))
     app.add_middleware(RequestIdMiddleware)
     return app

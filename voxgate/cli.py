@@ -1,4 +1,4 @@
-"""`voxgate serve | keys | transcribe | speak`: the operator's command line."""
+"""`voxgate serve | keys | voices | transcribe | speak`: the operator's command line."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="voxgate: a self-hosted, OpenAI-compatible speech API server.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+voices_app = typer.Typer(help="List the speech voices, and match a voice to a reference clip.", no_args_is_help=True)
+app.add_typer(voices_app, name="voices")
 console = Console()
 
 
@@ -218,9 +220,10 @@ def transcribe(file: Path, model: str = typer.Option("whisper-base", help="Model
 
 
 @app.command()
-def speak(text: str, output: Path = typer.Option(..., "-o"), model: str = typer.Option("piper-joe"),
-          voice: str = typer.Option("alloy"), format: str = typer.Option("mp3", "--format"),
-          speed: float = 1.0) -> None:
+def speak(text: str, output: Path = typer.Option(..., "-o"), model: str = typer.Option("kokoro"),
+          voice: str = typer.Option("alloy", help="A name, a native id, or a blend: 'af_bella(2)+af_sky(1)'"),
+          format: str = typer.Option("mp3", "--format"), speed: float = 1.0,
+          language: str | None = typer.Option(None, help="Speak in this language (default: the voice's)")) -> None:
     """Synthesise speech to a local file without a server."""
     from voxgate.app import speech_service
     from voxgate.models.catalog import Catalog
@@ -230,13 +233,67 @@ def speak(text: str, output: Path = typer.Option(..., "-o"), model: str = typer.
     catalog = Catalog.load(*settings.catalog_files)
     service = speech_service(settings, catalog, ModelRegistry(settings.model_cache_dir))
     try:
-        utterance = service.prepare(model, text, voice, speed, format)
+        utterance = service.prepare(model, text, voice, speed, format, language)
     except APIError as exc:
         raise _refused(exc) from None
     with output.open("wb") as fh:
         for chunk in service.stream(utterance):
             fh.write(chunk)
     console.print(f"wrote {output}")
+
+
+@voices_app.command("list")
+def voices_list(model: str | None = typer.Option(None, help="Only this speech model's voices")) -> None:
+    """Every bundled voice of every speech model: its id, language and gender."""
+    from voxgate.app import speech_service
+    from voxgate.models.catalog import Catalog
+    from voxgate.models.registry import ModelRegistry
+
+    settings = _settings()
+    catalog = Catalog.load(*settings.catalog_files)
+    service = speech_service(settings, catalog, ModelRegistry(settings.model_cache_dir))
+    try:
+        voices = service.voices(model)
+    except APIError as exc:
+        raise _refused(exc) from None
+    names: dict[tuple[str, str], list[str]] = {}
+    for spec in catalog.models.values():
+        for name, native in spec.openai_voices.items():
+            names.setdefault((spec.id, native), []).append(name)
+    table = Table("model", "voice", "language", "gender", "OpenAI names")
+    for v in voices:
+        table.add_row(str(v["model"]), str(v["id"]), str(v["language"] or ""), str(v["gender"] or ""),
+                      ", ".join(names.get((str(v["model"]), str(v["id"])), [])))
+    console.print(table)
+
+
+@voices_app.command("match")
+def voices_match(file: Path, model: str | None = typer.Option(None, help="Speech model (VOXGATE_VOICE_MODEL)")) -> None:
+    """Match a 3-30 s clip of a speaker to a blend of bundled voices, without a server; prints the blend
+    (use it as `--voice`) and its similarity beside the default and the best single voice."""
+    from voxgate.app import speech_service, voice_matcher
+    from voxgate.models.catalog import Catalog
+    from voxgate.models.registry import ModelRegistry
+    from voxgate.voicematch import SampleError, load_reference
+
+    settings = _settings()
+    catalog = Catalog.load(*settings.catalog_files)
+    service = speech_service(settings, catalog, ModelRegistry(settings.model_cache_dir))
+    try:
+        spec = catalog.require(model or settings.voices.model, "speech")
+        reference = load_reference(file.read_bytes(), settings.voices.min_sample_s, settings.voices.max_sample_s)
+    except APIError as exc:
+        raise _refused(exc) from None
+    except (SampleError, OSError) as exc:
+        Console(stderr=True).print(f"[red]{file}: {exc}[/red]")
+        raise typer.Exit(1) from None
+    with Console(stderr=True).status("matching (the first match also embeds every bundled voice)"):
+        match = voice_matcher(settings, service).match(spec, reference.audio, 16000)
+    table = Table("", "voice", "similarity")
+    table.add_row("matched", match.voice, f"{match.similarity:.3f}")
+    table.add_row("best single", match.best_single, f"{match.best_single_similarity:.3f}")
+    table.add_row("default", match.default_voice, f"{match.default_similarity:.3f}")
+    console.print(table)
 
 
 def main() -> None:

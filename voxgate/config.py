@@ -32,6 +32,21 @@ class LimitSettings(BaseSettings):
     max_audio_seconds: float = Field(4 * 3600, gt=0)  # uploads decoding to longer audio get 400 audio_too_long
 
 
+class VoiceSettings(BaseSettings):
+    """Custom voices matched from a reference clip (voxgate.voicematch)."""
+
+    model_config = _section("VOXGATE_VOICE_")
+
+    model: str = "kokoro"  # the speech model whose bundled voices a match blends
+    max_sample_bytes: int = Field(10 * 1024 * 1024, gt=0)  # an `audio_sample` or `reference_audio`, as sent
+    min_sample_s: float = Field(3.0, gt=0)
+    max_sample_s: float = Field(30.0, gt=0)
+    max_per_key: int = Field(50, ge=1)  # custom voices one key may keep
+    match_candidates: int = Field(7, ge=0)  # blends synthesised and scored per match
+    match_voices: str = ""  # comma-separated bundled voices a match may blend; empty: every English voice
+    max_waiting: int = Field(4, ge=0)  # matches queued behind the running one; more get 429
+
+
 class ConnectionSettings(BaseSettings):
     """How long and how much a client may take to send a request (voxgate.transport)."""
 
@@ -131,6 +146,7 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     data_dir: Path = Path(".voxgate")  # SQLite database, model cache, uploads, job inputs
+    model_cache: Path | None = None  # joined weights and derived tables; default <data dir>/models
     catalog: Path | None = None  # an extra catalog TOML merged over the built-in one
     cpu_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, gt=0)  # threads per model
     log_level: str = "info"
@@ -152,13 +168,16 @@ class Settings(BaseModel):
     asr: AsrSettings = Field(default_factory=AsrSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    voices: VoiceSettings = Field(default_factory=VoiceSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
         """Read every section; the data dir becomes absolute, so a later `chdir` cannot move it."""
         try:
             server = ServerSettings()
-            settings = cls(server=server.model_copy(update={"data_dir": server.data_dir.resolve()}))
+            cache = server.model_cache.resolve() if server.model_cache is not None else None
+            update = {"data_dir": server.data_dir.resolve(), "model_cache": cache}
+            settings = cls(server=server.model_copy(update=update))
         except ValidationError as exc:
             raise SettingsError(_describe(exc)) from None
         return settings
@@ -175,7 +194,7 @@ class Settings(BaseModel):
 
     @property
     def model_cache_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.server.model_cache or self.data_dir / "models"
 
     @property
     def tmp_dir(self) -> Path:
@@ -194,7 +213,7 @@ class Settings(BaseModel):
 
 
 _SECTIONS: tuple[type[BaseSettings], ...] = (ServerSettings, LimitSettings, ConnectionSettings, GatewaySettings,
-                                             AsrSettings, JobSettings, WebhookSettings)
+                                             AsrSettings, JobSettings, WebhookSettings, VoiceSettings)
 
 
 def env_name(section: type[BaseSettings], field: str) -> str:

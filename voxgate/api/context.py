@@ -12,6 +12,7 @@ from voxgate.errors import APIError
 from voxgate.gateway.accounts import Accounts
 from voxgate.gateway.auth import Principal
 from voxgate.gateway.policy import Gateway
+from voxgate.gateway.voices import VoiceLibrary
 from voxgate.jobs import JobService
 from voxgate.models.catalog import Catalog
 from voxgate.models.registry import ModelRegistry
@@ -19,6 +20,7 @@ from voxgate.models.stats import InferenceCounter
 from voxgate.models.warmup import Warmup
 from voxgate.transcription import TranscriptionService
 from voxgate.tts.service import SpeechService
+from voxgate.voicematch import VoiceMatcher
 
 
 @dataclass
@@ -30,6 +32,8 @@ class AppContext:
     accounts: Accounts
     transcription: TranscriptionService
     speech: SpeechService
+    voices: VoiceLibrary
+    matcher: VoiceMatcher
     jobs: JobService | None = None  # async jobs and webhooks
     warmup: Warmup = field(default_factory=lambda: Warmup([]))  # default models, loaded at start
 

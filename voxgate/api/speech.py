@@ -11,10 +11,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from voxgate.api.context import get_ctx, require_key
+from voxgate.api.context import AppContext, get_ctx, require_key
 from voxgate.api.sse import sse_event
+from voxgate.api.voices import match_sample
+from voxgate.errors import bad_request
 from voxgate.gateway.auth import Principal
 from voxgate.gateway.call import call_of
+from voxgate.models.catalog import ModelSpec
+from voxgate.transcription.fields import decode_base64
+from voxgate.tts.service import Utterance
 
 router = APIRouter(dependencies=[Depends(require_key)])
 
@@ -35,6 +40,8 @@ class SpeechRequest(BaseModel):
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
+    language: str | None = Field(default=None, max_length=16)  # overrides the voice's own language
+    reference_audio: str | None = None  # base64 or a data URL: speak in the voice matched to this clip
 
 
 def _sse_events(chunks: Iterator[bytes], characters: int) -> Iterator[bytes]:
@@ -45,18 +52,34 @@ def _sse_events(chunks: Iterator[bytes], characters: int) -> Iterator[bytes]:
     yield sse_event({"type": "speech.audio.done", "usage": usage})
 
 
-@router.get("/v1/audio/voices")
-async def list_voices(request: Request, model: str | None = None) -> dict[str, Any]:
-    """Every voice of every speech model (`?model=` for one): native ids work as `voice` on their model."""
-    return {"object": "list", "data": get_ctx(request).speech.voices(model)}
+def _custom_only(spec: ModelSpec, what: str) -> None:
+    if spec.engine != "kokoro":
+        raise bad_request(f"{what} is a blend of Kokoro voices, and model {spec.id!r} cannot blend voices; use "
+                          "model 'kokoro' (or tts-1-hd, gpt-4o-mini-tts)", param="voice", code="invalid_voice")
+
+
+def _utterance(ctx: AppContext, principal: Principal, body: SpeechRequest, model: str | None) -> Utterance:
+    """Resolve the voice (named, native, a blend, a custom voice id, or matched from `reference_audio`) and
+    validate the request (blocking: a custom voice is read from the store, a reference clip matched)."""
+    spec = ctx.speech.catalog.require(model, "speech")
+    voice = body.voice.id if isinstance(body.voice, VoiceRef) else body.voice
+    if body.reference_audio is not None:
+        _custom_only(spec, "a voice matched from 'reference_audio'")
+        data = decode_base64(body.reference_audio, "reference_audio")
+        voice = match_sample(ctx, spec, data, "reference_audio").voice
+    elif voice.startswith("voice_"):
+        custom = ctx.voices.get(principal, voice)
+        _custom_only(spec, f"custom voice {voice!r}")
+        voice = custom.voice
+    return ctx.speech.prepare_for(spec, body.input, voice, body.speed, body.response_format, body.language,
+                                  body.instructions)
 
 
 @router.post("/v1/audio/speech")
 async def create_speech(body: SpeechRequest, request: Request, principal: Principal = Depends(require_key)) -> Response:
     ctx = get_ctx(request)
-    requested = body.voice.id if isinstance(body.voice, VoiceRef) else body.voice
-    utterance = ctx.speech.prepare(ctx.gateway.authorize_model(principal, body.model), body.input, requested,
-                                   body.speed, body.response_format)
+    model = ctx.gateway.authorize_model(principal, body.model)
+    utterance = await anyio.to_thread.run_sync(_utterance, ctx, principal, body, model)
     call_of(request).access.model = utterance.spec.id
     await ctx.gateway.reserve_credits(request, utterance.spec, len(body.input))  # 402 before any synthesis
 
@@ -70,7 +93,8 @@ async def create_speech(body: SpeechRequest, request: Request, principal: Princi
         yield from head
         yield from chunks
 
+    headers = {"x-voxgate-voice": utterance.options.voice}  # what spoke: the native voice or the blend
     if body.stream_format == "sse":
         return StreamingResponse(_sse_events(all_chunks(), len(body.input)), media_type="text/event-stream",
-                                 headers={"cache-control": "no-cache"})
-    return StreamingResponse(all_chunks(), media_type=utterance.media_type)
+                                 headers={"cache-control": "no-cache", **headers})
+    return StreamingResponse(all_chunks(), media_type=utterance.media_type, headers=headers)

@@ -3,7 +3,8 @@ body the route may receive.
 
 An unauthenticated /v1 request is answered 401 without reading its body (a 400 MB body with no key costs
 nothing). The body is then bounded by the bytes actually received, whatever `Content-Length` says and for
-chunked uploads too: uploads get `upload_limit`, every other route `json_limit`. Past the limit the request
+chunked uploads too: uploads get `upload_limit`, routes taking a voice sample `sample_limit`, every other
+route `json_limit`. Past the limit the request
 is answered 413 at once and the application is told the client went away, so nothing downstream (FastAPI's
 JSON parse, the multipart spooler, the idempotency reader) buffers more. The key lookup runs off the event
 loop."""
@@ -21,6 +22,7 @@ from voxgate.gateway.call import Call, call_of
 from voxgate.gateway.policy import Gateway
 
 UPLOAD_ROUTES = ("/v1/audio/transcriptions", "/v1/audio/translations")
+SAMPLE_ROUTES = ("/v1/audio/speech", "/v1/audio/voices")  # bodies that may carry a voice sample
 
 
 def _too_large(limit: int) -> APIError:
@@ -28,11 +30,19 @@ def _too_large(limit: int) -> APIError:
 
 
 class IntakeMiddleware:
-    def __init__(self, app: ASGIApp, gateway: Gateway, upload_limit: int, json_limit: int) -> None:
+    def __init__(self, app: ASGIApp, gateway: Gateway, upload_limit: int, json_limit: int,
+                 sample_limit: int | None = None) -> None:
         self.app = app
         self.gateway = gateway
         self.upload_limit = upload_limit
         self.json_limit = json_limit
+        self.sample_limit = sample_limit or json_limit
+
+    def limit(self, path: str) -> int:
+        route = path.rstrip("/")
+        if route in UPLOAD_ROUTES:
+            return self.upload_limit
+        return self.sample_limit if route in SAMPLE_ROUTES else self.json_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -51,7 +61,7 @@ class IntakeMiddleware:
             await self._refuse(send, APIError(401, "invalid API key", code="invalid_api_key"), call)
             return
         call.identify(principal)
-        limit = self.upload_limit if path.rstrip("/") in UPLOAD_ROUTES else self.json_limit
+        limit = self.limit(path)
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             await self._refuse(send, _too_large(limit), call)

@@ -34,6 +34,8 @@ from voxgate.sdk.types import (
     TranscriptionVerbose,
     Translation,
     TranslationVerbose,
+    Voice,
+    VoiceDeleted,
     WebhookDefault,
     WebhookDelivery,
     WebhookSecret,
@@ -349,11 +351,37 @@ class Translations:
         return result
 
 
+class Voices:
+    """Bundled voices and custom ones matched from a sample (`/v1/audio/voices`)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self, *, model: str | None = None, timeout: TimeoutTypes = UNSET) -> Page[Voice]:
+        """Every voice of every speech model (or of `model`), then this key's custom voices."""
+        return await self._client.request(_calls.voices_list_call(model, _options(None, None, timeout)))
+
+    async def create(self, *, name: str, consent: str, audio_sample: FileTypes,
+               extra_body: Mapping[str, Any] | None = None, timeout: TimeoutTypes = UNSET,
+               idempotency_key: str | None = None) -> Voice:
+        """A custom voice from 3-30 s of the speaker: the blend of bundled voices that sounds most like it."""
+        call = _calls.voice_create_call(name=name, consent=consent, audio_sample=audio_sample,
+                                        options=_options(None, extra_body, timeout, idempotency_key))
+        return await self._client.request(call)
+
+    async def retrieve(self, voice_id: str, *, timeout: TimeoutTypes = UNSET) -> Voice:
+        return await self._client.request(_calls.voice_retrieve_call(voice_id, _options(None, None, timeout)))
+
+    async def delete(self, voice_id: str, *, timeout: TimeoutTypes = UNSET) -> VoiceDeleted:
+        return await self._client.request(_calls.voice_delete_call(voice_id, _options(None, None, timeout)))
+
+
 class Audio:
     def __init__(self, client: AsyncClient) -> None:
         self.speech = Speech(client)
         self.transcriptions = Transcriptions(client)
         self.translations = Translations(client)
+        self.voices = Voices(client)
 
 
 class Models:

@@ -27,6 +27,8 @@ from voxgate.sdk.types import (
     TranscriptionVerbose,
     Translation,
     TranslationVerbose,
+    Voice,
+    VoiceDeleted,
     WebhookDefault,
     WebhookDelivery,
     WebhookSecret,
@@ -71,11 +73,12 @@ class Call(Generic[T]):
     """Set for SSE calls: how to read each event; the response is then returned as a stream."""
     timeout: TimeoutTypes | object = UNSET
     idempotency_key: str | None = None
+    file_field: str = "file"  # the multipart part the file goes in
     _opened: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def replay_safe(self) -> bool:
-        return self.method in ("GET", "HEAD") or self.idempotency_key is not None
+        return self.method in ("GET", "HEAD", "DELETE") or self.idempotency_key is not None
 
     def build(self, client: httpx.Client | httpx.AsyncClient, base_url: str,
               default_headers: Mapping[str, str]) -> httpx.Request:
@@ -89,7 +92,7 @@ class Call(Generic[T]):
         if self.file is not None:
             stream = self.file.open()
             self._opened.append(stream)
-            files = {"file": (self.file.filename, stream, self.file.content_type)}
+            files = {self.file_field: (self.file.filename, stream, self.file.content_type)}
             kwargs.update(data=_form_dict(self.form or []), files=files)
         elif self.form is not None:
             kwargs["data"] = _form_dict(self.form)
@@ -265,6 +268,34 @@ def models_list_call(options: Options) -> Call[Page[Model]]:
 
 def model_retrieve_call(model: str, options: Options) -> Call[Model]:
     return _apply(Call("GET", f"models/{quote(model, safe='')}", parse=_one(Model)), options, post=False)
+
+
+# ---- voices --------------------------------------------------------------------------------------------
+
+def _voice_path(voice_id: str) -> str:
+    if not voice_id:
+        raise ValueError("voice_id must not be empty")
+    return f"audio/voices/{quote(voice_id, safe='')}"
+
+
+def voices_list_call(model: str | None, options: Options) -> Call[Page[Voice]]:
+    params = {"model": model} if model else None
+    return _apply(Call("GET", "audio/voices", parse=_page(Voice.from_dict), params=params), options, post=False)
+
+
+def voice_create_call(*, name: str, consent: str, audio_sample: FileTypes, options: Options) -> Call[Voice]:
+    fields: dict[str, Any] = {"name": name, "consent": consent, "type": "audio_sample", **(options.extra_body or {})}
+    call = Call("POST", "audio/voices", parse=_one(Voice), form=flatten_form(fields), file=file_source(audio_sample),
+                file_field="audio_sample")
+    return _apply(call, options, post=True)
+
+
+def voice_retrieve_call(voice_id: str, options: Options) -> Call[Voice]:
+    return _apply(Call("GET", _voice_path(voice_id), parse=_one(Voice)), options, post=False)
+
+
+def voice_delete_call(voice_id: str, options: Options) -> Call[VoiceDeleted]:
+    return _apply(Call("DELETE", _voice_path(voice_id), parse=_one(VoiceDeleted)), options, post=False)
 
 
 # ---- jobs ----------------------------------------------------------------------------------------------

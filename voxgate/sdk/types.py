@@ -13,6 +13,8 @@ __all__ = [
     "UsageTokens",
     "Transcription",
     "TranscriptionVerbose",
+    "Voice",
+    "VoiceDeleted",
     "TranscriptionSegment",
     "TranscriptionWord",
     "TranscriptionDiarized",
@@ -241,6 +243,30 @@ class Model(BaseType):
     created: int = 0
     object: Literal["model"] = "model"
     owned_by: str = ""
+
+
+@dataclass
+class Voice(BaseType):
+    """A voice (`object: "audio.voice"`): a bundled one of a speech model, or a custom one made from a sample
+    (then `created_at`, `type`, `matched_voice` and `similarity` are set)."""
+
+    id: str
+    object: Literal["audio.voice"] = "audio.voice"
+    name: str = ""
+    model: str | None = None
+    language: str | None = None
+    gender: str | None = None
+    created_at: int | None = None
+    type: str | None = None
+    matched_voice: str | None = None
+    similarity: float | None = None
+
+
+@dataclass
+class VoiceDeleted(BaseType):
+    id: str
+    deleted: bool
+    object: Literal["audio.voice.deleted"] = "audio.voice.deleted"
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,9 @@ from kokoro_onnx import Kokoro
 
 from voxgate.models.catalog import ModelSpec
 from voxgate.tts.engine import PIECE_PAUSE_S, SpeechOptions
+from voxgate.tts.g2p import phonemizer
 from voxgate.tts.text import split_for_streaming
+from voxgate.tts.voices import parse_blend
 
 SAMPLE_RATE = 24000
 STYLE_SHAPE = (510, 1, 256)
@@ -26,6 +29,9 @@ STYLE_SHAPE = (510, 1, 256)
 LANGUAGES = {"a": ("en-us", "en"), "b": ("en-gb", "en"), "e": ("es", "es"), "f": ("fr-fr", "fr"),
              "h": ("hi", "hi"), "i": ("it", "it"), "j": ("ja", "ja"), "p": ("pt-br", "pt"), "z": ("cmn", "zh")}
 GENDERS = {"f": "female", "m": "male"}
+# Kokoro is several times slower per character than Piper (real-time factor 0.2 to 0.6 on 2 cores), so its first
+# piece is cut shorter still: time to first audio is the time of the first piece.
+FIRST_PIECE_CHARS = 25
 
 
 class VoicesError(RuntimeError):
@@ -62,7 +68,7 @@ def voice_table(archive: Path, sha256: str | None, cache_dir: Path) -> Path:
     if not voices:
         raise VoicesError(f"the Kokoro voice archive {archive.name} holds no voices")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp.npz")
+    tmp = target.with_suffix(f".tmp{os.getpid()}.npz")  # processes sharing a cache each write their own
     np.savez(tmp, **voices)  # type: ignore[arg-type]  # numpy's stub reads the keywords as its own options
     tmp.replace(target)
     return target
@@ -89,16 +95,27 @@ class KokoroEngine:
         return cls(Kokoro.from_session(session, str(voices)), spec)
 
     def style(self, voice: str) -> np.ndarray:
-        return np.asarray(self.kokoro.get_voice_style(voice), dtype=np.float32)
+        """The style table of a native voice, or of a blend: the weighted sum of its voices' tables (style
+        vectors mix linearly, so a weighted sum is a voice between them)."""
+        blend = parse_blend(voice)
+        table = np.zeros(STYLE_SHAPE, dtype=np.float32)
+        for part, weight in blend.parts:
+            table += weight * np.asarray(self.kokoro.get_voice_style(part), dtype=np.float32)
+        return table
 
     def synthesize(self, text: str, opts: SpeechOptions) -> Iterator[np.ndarray]:
-        """Yield float32 blocks, one per text piece, as each is synthesised, in the voice's language."""
+        """Yield float32 blocks, one per text piece, as each is synthesised, in the voice's language (that of
+        a blend's heaviest voice) unless the options name another."""
         style = self.style(opts.voice)
-        language = voice_language(opts.voice)[0]
+        language = opts.language or voice_language(parse_blend(opts.voice).lead)[0]
+        g2p = phonemizer(language)
         pause = np.zeros(int(self.sample_rate * PIECE_PAUSE_S), dtype=np.float32)
         first = True
-        for piece in split_for_streaming(text):
-            audio, _ = self.kokoro.create(piece, voice=style, speed=opts.speed, lang=language, trim=True)
+        for piece in split_for_streaming(text, first_max_chars=FIRST_PIECE_CHARS):
+            if g2p is not None:
+                audio, _ = self.kokoro.create(g2p(piece), voice=style, speed=opts.speed, is_phonemes=True, trim=True)
+            else:
+                audio, _ = self.kokoro.create(piece, voice=style, speed=opts.speed, lang=language, trim=True)
             block = np.asarray(audio, dtype=np.float32)
             if block.size:
                 yield block if first else np.concatenate([pause, block])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n+")
-_CLAUSE_BREAK = re.compile(r"(?<=[,;:\u2014-])\s+")
+# Chinese and Japanese punctuation ends a sentence or a clause without a space after it.
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|(?<=[\u3002\uff01\uff1f])\s*|\n+")
+_CLAUSE_BREAK = re.compile(r"(?<=[,;:\u2014-])\s+|(?<=[\uff0c\u3001\uff1b\uff1a])\s*")
 _ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|e\.g|i\.e|No|Inc|Ltd|Co)|\b[A-Z])\.$")
 
 
