@@ -20,10 +20,11 @@ PIECE_PAUSE_S = 0.12  # silence between streamed pieces, like a sentence pause
 # punctuation (a run of emoji, each read out by name) otherwise becomes one call of a minute or more, and
 # the model's memory grows with the call's length and stays at its peak.
 MAX_PHONEMES = 256
-# Time to first audio is the time of the first piece (about 4 ms per character here), so it is cut short: at
-# a clause break within this many characters, else at a word. Measured on bench/bench_tts.py: a 1,000-character
-# input heard back through Whisper loses no words to the cut.
-FIRST_PIECE_CHARS = 30
+# Time to first audio is the time of the first piece (about 4 ms per character here), so the first sentence is
+# cut at its first clause break within this many characters. Not shorter: a Piper piece cut mid-clause swallows
+# the onset of the next one (at 30 characters, "recognizing | speech have" came back as "they each have"), and a
+# speed-up that loses words is a regression.
+FIRST_PIECE_CHARS = 100
 
 
 @dataclass(frozen=True)
