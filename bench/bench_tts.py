@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -115,16 +114,6 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
         blocks = [f.to_ndarray().reshape(-1) for frame in container.decode(stream) for f in resampler.resample(frame)]
     return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), 16000
-
-
-def wav_bytes(audio: np.ndarray, rate: int = 16000) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-    return out.getvalue()
 
 
 def ttfb(http: httpx.Client, model: str, voice: str) -> float:
@@ -238,6 +227,8 @@ def similarity_table(http: httpx.Client) -> list[tuple[str, str, float, float, f
 
     rows = []
     for name, audio in references().items():
+        from tests.helpers import wav_bytes
+
         sample = wav_bytes(audio)
         made = http.post("/v1/audio/voices", data={"name": name, "consent": "bench reference"},
                          files={"audio_sample": ("ref.wav", sample, "audio/wav")})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,3 +72,14 @@ def decode(data: bytes) -> Decoded:
                           else f.reshape(-1, channels).T
                           for f in frames], axis=1)
     return Decoded(codec=codec, sample_rate=rate, channels=channels, samples=pcm[0].astype(np.float32))
+
+
+def wav_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
+    """Float samples as a 16-bit mono WAV file."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return out.getvalue()

@@ -8,7 +8,6 @@ import io
 import os
 import subprocess
 import sys
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import openai
 import pytest
 
 from tests.conftest import MODEL_CACHE, LiveServer
-from tests.helpers import decode, wer
+from tests.helpers import decode, wav_bytes, wer
 from tests.test_gateway import new_key
 from voxgate.diarize.embedding import SpeakerEmbedder
 from voxgate.voicematch import load_reference
@@ -75,16 +74,6 @@ def _embed(audio: bytes) -> np.ndarray:
 
 def _speak(http: httpx.Client, **body: Any) -> httpx.Response:
     return http.post("/v1/audio/speech", json={"model": "tts-1-hd", "input": SHORT, "response_format": "wav", **body})
-
-
-def _wav(samples: np.ndarray, rate: int = 16000) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return out.getvalue()
 
 
 def test_every_voice_speaks_and_the_13_openai_names_are_13_speakers(server: LiveServer) -> None:
@@ -194,13 +183,13 @@ def test_custom_voice_is_matched_owned_used_and_deleted(server: LiveServer, clie
 def test_bad_samples_get_clear_errors(server: LiveServer) -> None:
     reference = load_reference(REFERENCE.read_bytes(), 3, 30).audio
     cases = {
-        "short": ({"name": "x", "consent": "yes"}, _wav(reference[:16000])),
-        "silent": ({"name": "x", "consent": "yes"}, _wav(np.zeros(16000 * 5))),
-        "long": ({"name": "x", "consent": "yes"}, _wav(np.tile(reference, 6)[:16000 * 40])),
+        "short": ({"name": "x", "consent": "yes"}, wav_bytes(reference[:16000])),
+        "silent": ({"name": "x", "consent": "yes"}, wav_bytes(np.zeros(16000 * 5))),
+        "long": ({"name": "x", "consent": "yes"}, wav_bytes(np.tile(reference, 6)[:16000 * 40])),
         "not audio": ({"name": "x", "consent": "yes"}, b"this is not audio at all" * 100),
-        "no consent": ({"name": "x"}, _wav(reference)),
-        "no name": ({"consent": "yes"}, _wav(reference)),
-        "prompt": ({"name": "x", "consent": "yes", "type": "prompt"}, _wav(reference)),
+        "no consent": ({"name": "x"}, wav_bytes(reference)),
+        "no name": ({"consent": "yes"}, wav_bytes(reference)),
+        "prompt": ({"name": "x", "consent": "yes", "type": "prompt"}, wav_bytes(reference)),
     }
     expected = {"short": "audio_sample", "silent": "audio_sample", "long": "audio_sample",
                 "not audio": "audio_sample", "no consent": "consent", "no name": "name", "prompt": "type"}
@@ -237,7 +226,7 @@ def test_cli_voices(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0 and "af_heart" in listed.stdout and "marin" in listed.stdout
     short = tmp_path / "short.wav"
-    short.write_bytes(_wav(np.zeros(8000)))
+    short.write_bytes(wav_bytes(np.zeros(8000)))
     refused = subprocess.run([sys.executable, "-m", "voxgate", "voices", "match", str(short)], env=env,
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "3 to 30 s" in refused.stderr

@@ -96,13 +96,19 @@ async def _read_json(request: Request, tmp_dir: Path, limit: int) -> Upload:
     return await anyio.to_thread.run_sync(_json_upload, raw, tmp_dir, limit)  # parse and base64: CPU work
 
 
-def _json_upload(raw: bytes, tmp_dir: Path, limit: int) -> Upload:
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A JSON body that must be an object (blocking for large bodies: call it off the event loop)."""
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise bad_request("the JSON body could not be parsed (or is nested too deeply)") from None
     if not isinstance(body, dict):
         raise bad_request("the JSON body must be an object")
+    return body
+
+
+def _json_upload(raw: bytes, tmp_dir: Path, limit: int) -> Upload:
+    body = parse_json_object(raw)
     fields = Fields.from_json(body)
     source = next((k for k in ("file_base64", "audio", "file") if isinstance(body.get(k), str)), None)
     if source is None:

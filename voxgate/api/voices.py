@@ -3,7 +3,6 @@ matching (voxgate.voicematch): a blend of bundled voices chosen to sound like th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from voxgate.api.context import AppContext, get_ctx, require_key
+from voxgate.api.uploads import parse_json_object
 from voxgate.errors import APIError, bad_request
 from voxgate.gateway.auth import Principal
 from voxgate.models.catalog import ModelSpec
@@ -107,12 +107,7 @@ async def _voice_form(request: Request, limit: int) -> tuple[dict[str, str], byt
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("application/json"):
         raw = await request.body()  # bounded by the intake middleware
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise bad_request("the JSON body could not be parsed") from None
-        if not isinstance(body, dict):
-            raise bad_request("the JSON body must be an object")
+        body = await anyio.to_thread.run_sync(parse_json_object, raw)  # up to 14 MB: off the event loop
         fields = {k: v for k, v in body.items() if isinstance(v, str) and k != "audio_sample"}
         sample = body.get("audio_sample")
         if sample is not None and not isinstance(sample, str):
