@@ -107,6 +107,13 @@ def three_minutes(tmp_path_factory: pytest.TempPathFactory) -> LongAudio:
 
 
 @pytest.fixture(scope="session")
+def two_minutes(tmp_path_factory: pytest.TempPathFactory) -> LongAudio:
+    """Four stitched windows: enough for subtitles, streaming and the CLI; three minutes check the stitching."""
+    gaps = [0.4, 1.3, 0.15, 2.5, 0.6, 0.25, 4.0, 0.8]
+    return assemble(tmp_path_factory.mktemp("long") / "two.wav", 120.0, gaps, seed=4)
+
+
+@pytest.fixture(scope="session")
 def three_minutes_verbose(client: openai.OpenAI, three_minutes: LongAudio):  # type: ignore[no-untyped-def]
     with three_minutes.path.open("rb") as fh:
         return client.audio.transcriptions.create(file=fh, model=MODEL, response_format="verbose_json",
@@ -172,9 +179,9 @@ def _cues(body: str, separator: str) -> list[tuple[float, float, str]]:
 
 
 @pytest.mark.parametrize("response_format", ["srt", "vtt"])
-def test_subtitles_of_a_long_file_are_valid_and_ordered(client: openai.OpenAI, three_minutes: LongAudio,
+def test_subtitles_of_a_long_file_are_valid_and_ordered(client: openai.OpenAI, two_minutes: LongAudio,
                                                         response_format: str) -> None:
-    with three_minutes.path.open("rb") as fh:
+    with two_minutes.path.open("rb") as fh:
         body = client.audio.transcriptions.create(file=fh, model=MODEL, response_format=response_format,
                                                   language="en")
     assert isinstance(body, str)
@@ -185,18 +192,18 @@ def test_subtitles_of_a_long_file_are_valid_and_ordered(client: openai.OpenAI, t
         numbers = [int(b.strip().splitlines()[0]) for b in body.strip().split("\n\n")]
         assert numbers == list(range(1, len(numbers) + 1))
     cues = _cues(body, "," if response_format == "srt" else ".")
-    assert len(cues) >= 20
+    assert len(cues) >= 13
     for (s1, e1, t1), (s2, _, _) in zip(cues, cues[1:]):
         assert s1 < e1 <= s2 and t1.strip()
     assert all(e - s <= 15 for s, e, _ in cues)  # readable cues, not 30 s windows
-    assert cues[-1][1] <= 180
-    assert wer(three_minutes.text, " ".join(t for _, _, t in cues)) <= 0.08
+    assert cues[-1][1] <= 120
+    assert wer(two_minutes.text, " ".join(t for _, _, t in cues)) <= 0.08
 
 
-def test_streaming_long_file_through_the_sdk(client: openai.OpenAI, three_minutes: LongAudio) -> None:
+def test_streaming_long_file_through_the_sdk(client: openai.OpenAI, two_minutes: LongAudio) -> None:
     events = []
     started = time.perf_counter()
-    with three_minutes.path.open("rb") as fh:
+    with two_minutes.path.open("rb") as fh:
         stream = client.audio.transcriptions.create(file=fh, model=MODEL, stream=True, language="en")
         for event in stream:
             events.append((time.perf_counter() - started, event))
@@ -206,8 +213,8 @@ def test_streaming_long_file_through_the_sdk(client: openai.OpenAI, three_minute
     assert len(deltas) >= 4  # one per stitched window, as each becomes final
     done = events[-1][1]
     assert "".join(d.delta for d in deltas).strip() == done.text
-    assert done.usage.seconds == 180
-    assert wer(three_minutes.text, done.text) <= 0.08
+    assert done.usage.seconds == 120
+    assert wer(two_minutes.text, done.text) <= 0.08
     first_delta_at = next(t for t, e in events if e.type == "transcript.text.delta")
     assert first_delta_at < events[-1][0] - 1.0  # text flowed before the end
 
@@ -235,7 +242,8 @@ def test_chunking_strategy_is_honoured(client: openai.OpenAI, server: LiveServer
 
 
 def test_short_request_is_not_starved_by_a_long_one(server: LiveServer, tmp_path: Path) -> None:
-    nine = assemble(tmp_path / "twelve.wav", 720.0, [0.4, 1.3, 0.15, 2.5, 0.6, 0.25, 4.0, 0.8], seed=9).path
+    # six minutes: three batches of windows, so the short request has queued windows to go ahead of
+    nine = assemble(tmp_path / "six.wav", 360.0, [0.4, 1.3, 0.15, 2.5, 0.6, 0.25, 4.0, 0.8], seed=9).path
     client = server.client(timeout=300)
     finished: dict[str, float] = {}
     started = time.perf_counter()
@@ -288,13 +296,13 @@ def test_memory_stays_flat_on_a_twenty_minute_file(three_minutes: LongAudio, tmp
     assert after_long - after_warm < 200 * 1024, (after_warm, after_long)
 
 
-def test_cli_transcribes_a_long_file_to_srt(three_minutes: LongAudio, tmp_path: Path, server: LiveServer) -> None:
-    out = tmp_path / "three.srt"
+def test_cli_transcribes_a_long_file_to_srt(two_minutes: LongAudio, tmp_path: Path, server: LiveServer) -> None:
+    out = tmp_path / "two.srt"
     env = dict(server.env, VOXGATE_DATA_DIR=str(server.data_dir))
-    proc = subprocess.run([sys.executable, "-m", "voxgate", "transcribe", str(three_minutes.path), "--format", "srt",
+    proc = subprocess.run([sys.executable, "-m", "voxgate", "transcribe", str(two_minutes.path), "--format", "srt",
                            "--model", MODEL, "--language", "en", "-o", str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     cues = _cues(out.read_text(), ",")
-    assert len(cues) >= 20 and cues == sorted(cues)
-    assert wer(three_minutes.text, " ".join(t for _, _, t in cues)) <= 0.08
+    assert len(cues) >= 13 and cues == sorted(cues)
+    assert wer(two_minutes.text, " ".join(t for _, _, t in cues)) <= 0.08
