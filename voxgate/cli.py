@@ -19,12 +19,16 @@ from voxgate.errors import APIError
 
 if TYPE_CHECKING:
     from voxgate.gateway.accounts import Accounts
+    from voxgate.gateway.pipelines import PipelineLibrary
+    from voxgate.store.interfaces import Pipeline
 
 app = typer.Typer(help="voxgate: a self-hosted, OpenAI-compatible speech API server.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 voices_app = typer.Typer(help="List the speech voices, and match a voice to a reference clip.", no_args_is_help=True)
 app.add_typer(voices_app, name="voices")
+pipelines_app = typer.Typer(help="Manage voice pipelines (STT -> LLM -> TTS).", no_args_is_help=True)
+app.add_typer(pipelines_app, name="pipelines")
 console = Console()
 
 
@@ -88,7 +92,7 @@ def serve(host: str | None = typer.Option(None, help="Bind address (VOXGATE_HOST
 @keys_app.command("create")
 def keys_create(
     name: str = typer.Option("default", help="A label for the key"),
-    pipeline: str | None = typer.Option(None, help="Lock the key to one model (id or alias)"),
+    pipeline: str | None = typer.Option(None, help="Lock the key to a pipeline (and its models) or one model"),
     credits: float | None = typer.Option(None, min=0, help="Credit balance (default: unlimited, still metered)"),
     rpm: int | None = typer.Option(None, min=0, help="Requests per minute (default VOXGATE_DEFAULT_RPM; 0 = none)"),
     concurrency: int | None = typer.Option(None, min=0, help="Requests in flight (default "
@@ -294,6 +298,89 @@ def voices_match(file: Path, model: str | None = typer.Option(None, help="Speech
     table.add_row("best single", match.best_single, f"{match.best_single_similarity:.3f}")
     table.add_row("default", match.default_voice, f"{match.default_similarity:.3f}")
     console.print(table)
+
+
+def _pipelines() -> PipelineLibrary:
+    from voxgate.app import open_pipelines
+
+    return open_pipelines(_settings())
+
+
+def _show_pipelines(pipelines: list[Pipeline]) -> None:
+    table = Table("id", "stt", "llm", "tts", "voice", "language", "reply tokens")  # `show` has the prompt
+    for p in pipelines:
+        table.add_row(p.id, p.stt_model, p.llm_model, p.tts_model, p.voice, p.language or "(auto)",
+                      str(p.max_reply_tokens))
+    console.print(table)
+
+
+def _pipeline_fields(**options: object) -> dict[str, object]:
+    return {name: value for name, value in options.items() if value is not None}
+
+
+_STT = typer.Option(None, "--stt-model", help="Transcription model (default: the default one)")
+_LLM = typer.Option(None, "--llm-model", help="Chat model (default: the largest installed)")
+_TTS = typer.Option(None, "--tts-model", help="Speech model (default: the default one)")
+_VOICE = typer.Option(None, help="Voice of the TTS model (default alloy)")
+_PROMPT = typer.Option(None, "--system-prompt", help="What the assistant is told before every turn")
+_LANGUAGE = typer.Option(None, help="Language the user speaks and is answered in (default: detected)")
+_TOKENS = typer.Option(None, "--max-reply-tokens", min=1, help="Longest reply, in tokens (default 120)")
+_TEMPERATURE = typer.Option(None, min=0, max=2, help="The LLM's sampling temperature (default 0.7)")
+
+
+@pipelines_app.command("create")
+def pipelines_create(pipeline_id: str, stt_model: str | None = _STT, llm_model: str | None = _LLM,
+                     tts_model: str | None = _TTS, voice: str | None = _VOICE, system_prompt: str | None = _PROMPT,
+                     language: str | None = _LANGUAGE, max_reply_tokens: int | None = _TOKENS,
+                     temperature: float | None = _TEMPERATURE) -> None:
+    """Create a pipeline; only its id is needed."""
+    fields = _pipeline_fields(id=pipeline_id, stt_model=stt_model, llm_model=llm_model, tts_model=tts_model,
+                              voice=voice, system_prompt=system_prompt, language=language,
+                              max_reply_tokens=max_reply_tokens, temperature=temperature)
+    try:
+        _show_pipelines([_pipelines().create(fields)])
+    except APIError as exc:
+        raise _refused(exc) from None
+
+
+@pipelines_app.command("list")
+def pipelines_list() -> None:
+    """Every pipeline."""
+    _show_pipelines(_pipelines().list_all())
+
+
+@pipelines_app.command("show")
+def pipelines_show(pipeline_id: str) -> None:
+    """One pipeline, as JSON."""
+    try:
+        print(json.dumps(_pipelines().get(pipeline_id).public(), indent=2))
+    except APIError as exc:
+        raise _refused(exc) from None
+
+
+@pipelines_app.command("set")
+def pipelines_set(pipeline_id: str, stt_model: str | None = _STT, llm_model: str | None = _LLM,
+                  tts_model: str | None = _TTS, voice: str | None = _VOICE, system_prompt: str | None = _PROMPT,
+                  language: str | None = _LANGUAGE, max_reply_tokens: int | None = _TOKENS,
+                  temperature: float | None = _TEMPERATURE) -> None:
+    """Change a pipeline's fields (those given)."""
+    fields = _pipeline_fields(stt_model=stt_model, llm_model=llm_model, tts_model=tts_model, voice=voice,
+                              system_prompt=system_prompt, language=language, max_reply_tokens=max_reply_tokens,
+                              temperature=temperature)
+    try:
+        _show_pipelines([_pipelines().update(pipeline_id, fields)])
+    except APIError as exc:
+        raise _refused(exc) from None
+
+
+@pipelines_app.command("delete")
+def pipelines_delete(pipeline_id: str) -> None:
+    """Delete a pipeline and its conversations."""
+    try:
+        _pipelines().delete(pipeline_id)
+    except APIError as exc:
+        raise _refused(exc) from None
+    console.print(f"deleted {pipeline_id}")
 
 
 def main() -> None:

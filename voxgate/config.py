@@ -47,6 +47,31 @@ class VoiceSettings(BaseSettings):
     max_waiting: int = Field(4, ge=0)  # matches queued behind the running one; more get 429
 
 
+class LlmSettings(BaseSettings):
+    """Chat completions (voxgate.llm): the embedded llama.cpp runtime and the bounds of one request."""
+
+    model_config = _section("VOXGATE_LLM_")
+
+    parallel: int = Field(2, ge=1)  # sequences an embedded model decodes at once (llama.cpp slots)
+    context: int = Field(4096, ge=256)  # tokens of context per sequence
+    max_tokens: int = Field(1024, ge=1)  # a completion's cap when the request asks for more or says nothing
+    max_messages: int = Field(256, ge=1)  # messages in one request; more get 400
+    max_waiting: int = Field(16, ge=0)  # requests queued behind the busy slots of one model; more get 429
+    timeout_s: float = Field(120.0, gt=0)  # one whole completion, embedded or upstream
+    connect_timeout_s: float = Field(10.0, gt=0)  # reaching an upstream
+    preload: bool = True  # load (and warm) the default chat model at start, not on the first request
+
+
+class PipelineSettings(BaseSettings):
+    """Voice pipelines (voxgate.pipelines): the bounds of one spoken turn."""
+
+    model_config = _section("VOXGATE_PIPELINE_")
+
+    max_audio_s: float = Field(120.0, gt=0)  # a spoken question longer than this is a 400
+    max_reply_tokens: int = Field(512, ge=1)  # the most a pipeline's `max_reply_tokens` may be
+    max_history: int = Field(20, ge=0)  # messages a conversation remembers (the oldest turns go first)
+
+
 class ConnectionSettings(BaseSettings):
     """How long and how much a client may take to send a request (voxgate.transport)."""
 
@@ -169,6 +194,8 @@ class Settings(BaseModel):
     jobs: JobSettings = Field(default_factory=JobSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     voices: VoiceSettings = Field(default_factory=VoiceSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    pipelines: PipelineSettings = Field(default_factory=PipelineSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -213,7 +240,15 @@ class Settings(BaseModel):
 
 
 _SECTIONS: tuple[type[BaseSettings], ...] = (ServerSettings, LimitSettings, ConnectionSettings, GatewaySettings,
-                                             AsrSettings, JobSettings, WebhookSettings, VoiceSettings)
+                                             AsrSettings, JobSettings, WebhookSettings, VoiceSettings,
+                                             LlmSettings, PipelineSettings)
+
+
+def secret(name: str) -> str | None:
+    """An operator's secret named in the catalog (an upstream's `api_key_env`), read when it is needed so a
+    rotated key takes effect without a restart; config is the one module that reads the environment."""
+    value = os.environ.get(name, "").strip()
+    return value or None
 
 
 def env_name(section: type[BaseSettings], field: str) -> str:

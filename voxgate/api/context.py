@@ -11,13 +11,16 @@ from voxgate.config import Settings
 from voxgate.errors import APIError
 from voxgate.gateway.accounts import Accounts
 from voxgate.gateway.auth import Principal
+from voxgate.gateway.pipelines import PipelineLibrary
 from voxgate.gateway.policy import Gateway
 from voxgate.gateway.voices import VoiceLibrary
 from voxgate.jobs import JobService
+from voxgate.llm import ChatService
 from voxgate.models.catalog import Catalog
 from voxgate.models.registry import ModelRegistry
 from voxgate.models.stats import InferenceCounter
 from voxgate.models.warmup import Warmup
+from voxgate.pipelines import VoicePipeline
 from voxgate.transcription import TranscriptionService
 from voxgate.tts.service import SpeechService
 from voxgate.voicematch import VoiceMatcher
@@ -34,13 +37,17 @@ class AppContext:
     speech: SpeechService
     voices: VoiceLibrary
     matcher: VoiceMatcher
+    chat: ChatService
+    pipelines: PipelineLibrary
+    voice: VoicePipeline  # runs a pipeline's turn
     jobs: JobService | None = None  # async jobs and webhooks
     warmup: Warmup = field(default_factory=lambda: Warmup([]))  # default models, loaded at start
 
     def inference_counts(self) -> dict[str, int]:
         """Engine runs per model since start-up, over every service that counts them."""
         counts: dict[str, int] = {}
-        counters: tuple[InferenceCounter, ...] = (self.transcription.inferences, self.speech.inferences)
+        counters: tuple[InferenceCounter, ...] = (self.transcription.inferences, self.speech.inferences,
+                                                  self.chat.inferences)
         for counter in counters:
             for model, n in counter.snapshot().items():
                 counts[model] = counts.get(model, 0) + n

@@ -78,7 +78,7 @@ def _utterance(ctx: AppContext, principal: Principal, body: SpeechRequest, model
 @router.post("/v1/audio/speech")
 async def create_speech(body: SpeechRequest, request: Request, principal: Principal = Depends(require_key)) -> Response:
     ctx = get_ctx(request)
-    model = ctx.gateway.authorize_model(principal, body.model)
+    model = ctx.gateway.authorize_model(principal, body.model, "speech")
     utterance = await anyio.to_thread.run_sync(_utterance, ctx, principal, body, model)
     call_of(request).access.model = utterance.spec.id
     await ctx.gateway.reserve_credits(request, utterance.spec, len(body.input))  # 402 before any synthesis

@@ -99,7 +99,8 @@ async def _handle(http: Request, principal: Principal, task: Task) -> Response:
     upload = await read_upload(http, ctx.settings.tmp_dir, ctx.settings.limits.max_upload_bytes)
     try:
         await ctx.gateway.occupy(http)  # the key's concurrency slot, now that the upload is in (429)
-        scoped_model = ctx.gateway.authorize_model(principal, upload.fields.text("model"))  # 403 for pipeline keys
+        scoped_model = ctx.gateway.authorize_model(principal, upload.fields.text("model"),
+                                                   "transcription")  # 403 for pipeline keys
         if scoped_model:
             upload.fields.values["model"] = [scoped_model]
         # Off the event loop: parsing decodes any speaker reference clips.

@@ -41,7 +41,7 @@ class Matched:
 def match_model(ctx: AppContext, principal: Principal) -> ModelSpec:
     """The speech model custom voices blend (VOXGATE_VOICE_MODEL), if this key may use it."""
     name = ctx.settings.voices.model
-    ctx.gateway.authorize_model(principal, name)
+    ctx.gateway.authorize_model(principal, name, "speech")
     return ctx.catalog.require(name, "speech")
 
 

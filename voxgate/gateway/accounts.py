@@ -10,26 +10,31 @@ from typing import Any
 from voxgate.errors import APIError, bad_request
 from voxgate.gateway.auth import Principal
 from voxgate.models.catalog import Catalog
-from voxgate.store.interfaces import GatewayStore, KeyRepository
+from voxgate.store.interfaces import GatewayStore, KeyRepository, PipelineStore
 from voxgate.store.keys import ApiKey, from_nano
 
 
 class Accounts:
-    def __init__(self, keys: KeyRepository, store: GatewayStore, catalog: Catalog) -> None:
+    def __init__(self, keys: KeyRepository, store: GatewayStore, catalog: Catalog,
+                 pipelines: PipelineStore | None = None) -> None:
         self.keys = keys
         self.store = store
         self.catalog = catalog
+        self.pipelines = pipelines
 
     # -- keys ---------------------------------------------------------------------------------------
 
     def pipeline_id(self, name: str | None) -> str | None:
-        """A pipeline is stored as the catalog id, so aliases of it keep working."""
+        """A key's scope: a stored voice pipeline's id (the key may use it and its models), else one model,
+        stored as its catalog id so aliases of it keep working."""
         if not name:
             return None
+        if self.pipelines is not None and self.pipelines.get(name) is not None:
+            return name
         spec = self.catalog.resolve(name)
         if spec is None:
-            raise bad_request(f"unknown model {name!r} for pipeline; GET /v1/models lists them", param="pipeline",
-                              code="model_not_found")
+            raise bad_request(f"{name!r} is neither a pipeline (GET /v1/pipelines) nor a model (GET /v1/models)",
+                              param="pipeline", code="pipeline_not_found")
         return spec.id
 
     def create_key(self, name: str, *, admin: bool = False, pipeline: str | None = None,

@@ -47,6 +47,16 @@ class AccessLog:
         return json.dumps({"event": "access", **fields})
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One model's share of a multi-model call (a voice pipeline's STT, LLM and TTS): its own ledger row."""
+
+    model: str
+    unit: str
+    units: int
+    credits_nano: int
+
+
 @dataclass
 class Meter:
     """What a billable request consumed: filled by `Gateway.reserve_credits` before inference runs."""
@@ -56,6 +66,7 @@ class Meter:
     units: int = 0
     credits_nano: int = 0
     held: bool = False  # a credit hold was placed and must be dropped at the end
+    stages: list[Stage] = field(default_factory=list)  # set: one ledger row per stage instead of one in all
 
     @property
     def billable(self) -> bool:

@@ -25,6 +25,11 @@ UPLOAD_ROUTES = ("/v1/audio/transcriptions", "/v1/audio/translations")
 SAMPLE_ROUTES = ("/v1/audio/speech", "/v1/audio/voices")  # bodies that may carry a voice sample
 
 
+def is_pipeline_run(route: str) -> bool:
+    """POST /v1/pipelines/{id}/run takes the user's audio, as the upload routes do."""
+    return route.startswith("/v1/pipelines/") and route.endswith("/run") and route.count("/") == 4
+
+
 def _too_large(limit: int) -> APIError:
     return APIError(413, f"the request body exceeds this route's limit of {limit} bytes", code="body_too_large")
 
@@ -40,7 +45,7 @@ class IntakeMiddleware:
 
     def limit(self, path: str) -> int:
         route = path.rstrip("/")
-        if route in UPLOAD_ROUTES:
+        if route in UPLOAD_ROUTES or is_pipeline_run(route):
             return self.upload_limit
         return self.sample_limit if route in SAMPLE_ROUTES else self.json_limit
 

@@ -19,7 +19,7 @@ from starlette.requests import HTTPConnection
 from voxgate.config import GatewaySettings
 from voxgate.errors import APIError
 from voxgate.gateway.auth import Principal, authenticate, bearer_token, identify
-from voxgate.gateway.call import Call, Meter, call_of
+from voxgate.gateway.call import Call, Meter, Stage, call_of
 from voxgate.gateway.pricing import UNITS, cost_nano, decoding_hold, price_nano
 from voxgate.gateway.ratelimit import InMemoryRateLimiter, RateDecision
 from voxgate.models.catalog import Catalog, ModelSpec
@@ -29,6 +29,7 @@ from voxgate.store.interfaces import (
     GatewayStore,
     InsufficientCredits,
     KeyRepository,
+    PipelineStore,
     RateLimiter,
     Settlement,
     StoredResponse,
@@ -45,12 +46,13 @@ MAX_STORED_BODY = 64 * 1024 * 1024
 
 class Gateway:
     def __init__(self, settings: GatewaySettings, catalog: Catalog, keys: KeyRepository, store: GatewayStore,
-                 max_body: int, limiter: RateLimiter | None = None) -> None:
+                 max_body: int, limiter: RateLimiter | None = None, pipelines: PipelineStore | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self.keys = keys
         self.store = store
         self.limiter: RateLimiter = limiter or InMemoryRateLimiter()
+        self.pipelines = pipelines  # a pipeline-scoped key may use its pipeline's models
         self.enabled = settings.enabled
         self.ttl_s = float(settings.idempotency_ttl_s)
         self.wait_s = settings.idempotency_wait_s
@@ -130,11 +132,23 @@ class Gateway:
 
     # -- what the handler may do ----------------------------------------------------------------
 
-    def authorize_model(self, principal: Principal, name: str | None) -> str | None:
-        """The model name to use: a pipeline key's own model when the request names none; 403 when a
-        pipeline key names any other model (aliases of its model are fine: catalog ids are compared)."""
+    def authorize_model(self, principal: Principal, name: str | None, task: str | None = None) -> str | None:
+        """The model name to use. A key scoped to one model: that model when the request names none, 403 for
+        any other (aliases are fine: catalog ids are compared). A key scoped to a pipeline: the pipeline's
+        model for `task` when none is named, 403 for a model the pipeline does not use."""
         if principal.pipeline is None:
             return name
+        pipeline = self.pipelines.get(principal.pipeline) if self.pipelines is not None else None
+        if pipeline is not None:
+            by_task = {"transcription": pipeline.stt_model, "chat": pipeline.llm_model, "speech": pipeline.tts_model}
+            if not name:
+                return by_task.get(task or "")
+            wanted = self.catalog.resolve(name)
+            if (wanted.id if wanted else name) in by_task.values():
+                return name
+            raise APIError(403, f"this API key is scoped to the pipeline {pipeline.id!r} and its models "
+                                f"({', '.join(pipeline.models())}); it cannot use {name!r}",
+                           code="forbidden", param="model")
         allowed = principal.pipeline
         if not name:
             return allowed
@@ -151,12 +165,35 @@ class Gateway:
         hold taken earlier by `hold_before_decoding`."""
         if not self.enabled:
             return None
-        call = call_of(request)
         unit = UNITS.get(spec.task, "units")
-        earlier = call.meter.held
-        meter = Meter(model=spec.id, unit=unit, units=int(units), credits_nano=cost_nano(spec, units), held=earlier)
+        meter = Meter(model=spec.id, unit=unit, units=int(units), credits_nano=cost_nano(spec, units))
+        await self._hold(request, meter, f"{meter.units} {unit} of {spec.id}")
+        return meter
+
+    async def reserve_stages(self, request: HTTPConnection, label: str, stages: list[tuple[ModelSpec, int]]) -> None:
+        """As `reserve_credits` for a call that runs several models (a voice pipeline): hold the sum of each
+        model's most units; `record_stage` then meters what each one used, a ledger row apiece."""
+        if not self.enabled:
+            return
+        total = sum(cost_nano(spec, units) for spec, units in stages)
+        meter = Meter(model=label, unit="stages", units=0, credits_nano=total)
+        await self._hold(request, meter, " + ".join(f"{units} {UNITS.get(spec.task, 'units')} of {spec.id}"
+                                                   for spec, units in stages))
+        meter.credits_nano = 0  # charged per stage as each one finishes
+
+    def record_stage(self, request: HTTPConnection, spec: ModelSpec, units: int) -> None:
+        if not self.enabled:
+            return
+        meter = call_of(request).meter
+        meter.stages.append(Stage(spec.id, UNITS.get(spec.task, "units"), int(units), cost_nano(spec, units)))
+        meter.credits_nano = sum(stage.credits_nano for stage in meter.stages)
+
+    async def _hold(self, request: HTTPConnection, meter: Meter, what: str) -> None:
+        call = call_of(request)
+        meter.held = call.meter.held
+        earlier = meter.held
         call.meter = meter
-        call.access.model, call.access.units, call.access.unit = spec.id, meter.units, unit
+        call.access.model, call.access.units, call.access.unit = meter.model, meter.units, meter.unit
         principal = call.principal
         if principal is not None and principal.credit_limited and meter.credits_nano > 0:
             try:
@@ -166,9 +203,18 @@ class Gateway:
             except InsufficientCredits as exc:  # an earlier hold stays flagged, so settling drops it
                 available = from_nano(exc.balance_nano - exc.held_nano)
                 raise APIError(402, f"insufficient credits: this request costs {from_nano(exc.cost_nano)} credits "
-                                    f"({meter.units} {unit} of {spec.id}); the key has {available} available",
+                                    f"({what}); the key has {available} available",
                                code="insufficient_credits") from None
-        return meter
+
+    def record_units(self, request: HTTPConnection, spec: ModelSpec, units: int) -> None:
+        """Meter what the engine reports it used (a completion's tokens), replacing the estimate the hold was
+        taken for: the charge at settlement is for what ran, the hold only guarded the balance."""
+        if not self.enabled:
+            return
+        call = call_of(request)
+        call.meter.units = int(units)
+        call.meter.credits_nano = cost_nano(spec, units)
+        call.access.units = call.meter.units
 
     async def hold_before_decoding(self, request: HTTPConnection, spec: ModelSpec,
                                    declared: Callable[[], float | None], max_s: float) -> float:
@@ -247,11 +293,13 @@ class Gateway:
         row and debit, dropped hold; then free the concurrency slot and wake local waiters."""
         meter = call.meter
         ok = 200 <= call.status < 400 and not call.failed
-        charge = None
+        charges: list[Charge] = []
         if meter.billable and ok and (call.completed or disconnected) and not errored and call.principal:
-            charge = Charge(key_id=call.principal.key_id, request_id=call.request_id, model=meter.model or "",
-                            unit=meter.unit or "", units=meter.units, credits_nano=meter.credits_nano,
-                            idempotency_key=call.idempotency_key)
+            rows = meter.stages or [Stage(meter.model or "", meter.unit or "", meter.units, meter.credits_nano)]
+            charges = [Charge(key_id=call.principal.key_id, request_id=call.request_id, model=row.model,
+                              unit=row.unit, units=row.units, credits_nano=row.credits_nano,
+                              idempotency_key=call.idempotency_key) for row in rows]
+        charge = charges[0] if charges else None
         # Only a request that ran is replayed: a refusal (400 bad input, 401, 402 before a top-up, 403, 409,
         # 413, 429) releases the key, so the corrected or later retry runs.
         storable = (response is not None and call.completed and not errored and not call.failed and not call.no_store
@@ -260,7 +308,7 @@ class Gateway:
             if claim is not None or charge is not None or meter.held:
                 settlement = Settlement(request_id=call.request_id, claim=claim,
                                         response=response if storable else None, charge=charge, hold=meter.held,
-                                        ttl_s=self.ttl_s)
+                                        ttl_s=self.ttl_s, more_charges=tuple(charges[1:]))
                 await anyio.to_thread.run_sync(self.store.settle, settlement)
         except Exception:  # the client has its answer; a stale claim expires, so log and go on
             log.exception("settling request %s failed", call.request_id)

@@ -9,7 +9,7 @@ import math
 from voxgate.models.catalog import ModelSpec
 from voxgate.store.keys import NANO
 
-UNITS = {"speech": "characters", "transcription": "seconds"}
+UNITS = {"speech": "characters", "transcription": "seconds", "chat": "tokens"}
 
 
 def price_nano(spec: ModelSpec) -> int:

@@ -16,7 +16,9 @@ from voxgate.errors import APIError, bad_request
 from voxgate.models.languages import OPENAI_VOICES
 
 BUILTIN_CATALOG = Path(__file__).with_name("catalog.toml")
-ENGINES = {"faster-whisper": "transcription", "piper": "speech", "kokoro": "speech"}
+ENGINES = {"faster-whisper": "transcription", "piper": "speech", "kokoro": "speech", "llama-cpp": "chat",
+           "openai-compatible": "chat"}
+REMOTE = frozenset({"openai-compatible"})  # engines that forward to a server: no weights, a `base_url`
 LOCATIONS = ("voices_archive",)  # options that name files: resolved like `path`, and needed like it
 
 
@@ -72,8 +74,14 @@ class ModelSpec:
     def voice_names(self) -> list[str]:
         return sorted(set(self.voices) | set(OPENAI_VOICES) | set(self.openai_voices))
 
+    @property
+    def remote(self) -> bool:
+        return self.engine in REMOTE
+
     def is_available(self) -> bool:
-        """True when every weight file or part this entry needs is on disk."""
+        """True when every weight file or part this entry needs is on disk (a remote model: an upstream is set)."""
+        if self.remote:
+            return bool(self.options.get("base_url"))
         if not all(p.exists() for p in self.files):
             return False
         if self.join is not None:
@@ -100,7 +108,7 @@ def _parse_model(raw: dict[str, Any], base: Path) -> ModelSpec:
     try:
         model_id = str(raw["id"])
         engine = str(raw["engine"])
-        path = resolve_location(str(raw["path"]), base)
+        path = resolve_location(str(raw["path"]), base) if engine not in REMOTE else Path(str(raw.get("path", "")))
     except KeyError as exc:
         raise CatalogError(f"catalog entry {raw.get('id', '?')!r} lacks {exc.args[0]!r}") from None
     if engine not in ENGINES:
@@ -144,22 +152,25 @@ def _parse_model(raw: dict[str, Any], base: Path) -> ModelSpec:
 class Catalog:
     """All known models, looked up by id or alias."""
 
-    def __init__(self, models: list[ModelSpec], defaults: dict[str, str]) -> None:
+    def __init__(self, models: list[ModelSpec], defaults: dict[str, str | list[str]]) -> None:
         self.models = {m.id: m for m in models}
-        self.defaults = defaults
+        # a task's default is one model, or a preference list: the first available one (the chat models,
+        # the largest installed first)
+        self.defaults = {task: (tuple(v) if isinstance(v, list) else (v,)) for task, v in defaults.items()}
         self.aliases: dict[str, str] = {}
         for m in models:
             for alias in m.aliases:
                 self.aliases[alias] = m.id
-        for task, model_id in defaults.items():
-            if model_id not in self.models:
-                raise CatalogError(f"default {task} model {model_id!r} is not in the catalog")
+        for task, model_ids in self.defaults.items():
+            for model_id in model_ids:
+                if model_id not in self.models:
+                    raise CatalogError(f"default {task} model {model_id!r} is not in the catalog")
 
     @classmethod
     def load(cls, *extra: Path) -> Catalog:
         """Read the built-in catalog, then each existing extra file over it."""
         entries: dict[str, ModelSpec] = {}
-        defaults: dict[str, str] = {}
+        defaults: dict[str, str | list[str]] = {}
         for path in (BUILTIN_CATALOG, *extra):
             if not path.exists():
                 continue
@@ -167,7 +178,8 @@ class Catalog:
                 data = tomllib.loads(path.read_text())
             except tomllib.TOMLDecodeError as exc:
                 raise CatalogError(f"{path}: {exc}") from None
-            defaults.update({str(k): str(v) for k, v in data.get("defaults", {}).items()})
+            defaults.update({str(k): ([str(x) for x in v] if isinstance(v, list) else str(v))
+                             for k, v in data.get("defaults", {}).items()})
             for raw in data.get("models", []):
                 spec = _parse_model(raw, path.parent)
                 entries[spec.id] = spec
@@ -192,4 +204,6 @@ class Catalog:
         return spec
 
     def default(self, task: str) -> ModelSpec:
-        return self.models[self.defaults[task]]
+        """The task's default model: the first of its preference list that is available, else the first."""
+        specs = [self.models[model_id] for model_id in self.defaults[task]]
+        return next((spec for spec in specs if spec.is_available()), specs[0])

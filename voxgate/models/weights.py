@@ -45,7 +45,9 @@ def _verify(path: Path, size: int | None, sha256: str | None, label: str) -> Non
 
 
 def prepare(spec: ModelSpec, cache_dir: Path) -> Path:
-    """Return a path the engine can load (directory for Whisper, .onnx file for Piper)."""
+    """Return a path the engine can load (directory for Whisper, .onnx file for Piper, nothing for a remote)."""
+    if spec.remote:
+        return spec.path
     if not spec.path.exists():
         raise WeightsError(f"model {spec.id!r}: weights not found at {spec.path}")
     if spec.join is None:

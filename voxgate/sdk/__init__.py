@@ -8,6 +8,7 @@ and webhook verification. Only httpx is needed, not the server.
     audio.write_to_file("hello.mp3")
 """
 
+from voxgate.sdk._agent import awrite_reply_audio, write_reply_audio
 from voxgate.sdk._async_client import AsyncClient
 from voxgate.sdk._client import Client
 from voxgate.sdk._files import FileTypes
@@ -46,6 +47,8 @@ __all__ = [
     "BinaryResponse",
     "StreamedBinaryResponse",
     "AsyncStreamedBinaryResponse",
+    "write_reply_audio",
+    "awrite_reply_audio",
     "VoxgateError",
     "APIStatusError",
     "ValidationError",

@@ -15,9 +15,17 @@ import httpx
 
 from voxgate.sdk._files import FileSource, FileTypes, data_url, file_source
 from voxgate.sdk.types import (
+    ChatCompletion,
+    ChatCompletionChunk,
     Job,
     Model,
     Page,
+    PipelineAudioDeltaEvent,
+    PipelineDoneEvent,
+    PipelineEvent,
+    PipelineReplyDeltaEvent,
+    PipelineRun,
+    PipelineTranscriptEvent,
     Text,
     Transcription,
     TranscriptionDiarized,
@@ -363,3 +371,34 @@ def deliveries_list_call(*, job_id: str | None, status: str | None, limit: int |
 def delivery_resend_call(delivery_id: str, options: Options) -> Call[WebhookDelivery]:
     path = f"webhooks/deliveries/{quote(delivery_id, safe='')}/resend"
     return _apply(Call("POST", path, parse=_one(WebhookDelivery)), options, post=True)
+
+
+# ---- chat and voice pipelines ----------------------------------------------------------------------------------
+
+def chat_call(*, body: Mapping[str, Any], options: Options) -> Call[Any]:
+    payload = {k: v for k, v in body.items() if v is not None}
+    payload.update(options.extra_body or {})
+    stream = bool(payload.get("stream"))
+    call: Call[Any] = Call("POST", "chat/completions", parse=_one(ChatCompletion), json=payload,
+                           events=(lambda data: ChatCompletionChunk.from_dict(data)) if stream else None)
+    return _apply(call, options, post=True)
+
+
+_PIPELINE_EVENTS: dict[str, Any] = {"pipeline.transcript": PipelineTranscriptEvent,
+                                    "pipeline.reply.delta": PipelineReplyDeltaEvent,
+                                    "pipeline.audio.delta": PipelineAudioDeltaEvent, "pipeline.done": PipelineDoneEvent}
+
+
+def pipeline_event(data: dict[str, Any]) -> PipelineEvent:
+    cls = _PIPELINE_EVENTS.get(str(data.get("type")))
+    return cls.from_dict(data) if cls is not None else data
+
+
+def pipeline_run_call(*, pipeline_id: str, file: FileTypes, conversation_id: str | None,
+                      response_format: str | None, stream: bool, options: Options) -> Call[Any]:
+    fields = {"conversation_id": conversation_id, "response_format": response_format, "stream": stream,
+              **(options.extra_body or {})}
+    call: Call[Any] = Call("POST", f"pipelines/{quote(pipeline_id, safe='')}/run", parse=_one(PipelineRun),
+                           form=flatten_form(fields), file=file_source(file),
+                           events=pipeline_event if stream else None)
+    return _apply(call, options, post=True)

@@ -18,6 +18,7 @@ import httpx
 
 from voxgate import webhooks as _webhooks
 from voxgate.sdk import _calls
+from voxgate.sdk._agent import Chat, VoiceAgent
 from voxgate.sdk._base import DEFAULT_TIMEOUT, BaseClient, Transient, connection_error
 from voxgate.sdk._calls import UNSET, Call, Options, StreamEvent, TimeoutTypes, TranscriptionResult
 from voxgate.sdk._files import FileTypes
@@ -78,6 +79,8 @@ class Client(BaseClient):
         self.models = Models(self)
         self.jobs = Jobs(self)
         self.webhooks = Webhooks(self)
+        self.chat = Chat(self)
+        self.voice = VoiceAgent(self)
 
     def close(self) -> None:
         self._http.close()

@@ -34,6 +34,19 @@ __all__ = [
     "WebhookDeliveryAttempt",
     "WebhookSecret",
     "WebhookDefault",
+    "ChatMessage",
+    "ChatChoice",
+    "ChatChunkChoice",
+    "ChatDelta",
+    "CompletionUsage",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "PipelineTranscriptEvent",
+    "PipelineReplyDeltaEvent",
+    "PipelineAudioDeltaEvent",
+    "PipelineDoneEvent",
+    "PipelineEvent",
+    "PipelineRun",
 ]
 
 T = TypeVar("T")
@@ -381,3 +394,153 @@ class WebhookSecret(BaseType):
 class WebhookDefault(BaseType):
     url: str | None
     object: Literal["webhook.default"] = "webhook.default"
+
+
+# ---- chat completions (the openai SDK's names) ---------------------------------------------------------------
+
+
+@dataclass
+class CompletionUsage(BaseType):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass
+class ChatMessage(BaseType):
+    role: str = "assistant"
+    content: str | None = None
+
+
+@dataclass
+class ChatChoice(BaseType):
+    index: int = 0
+    message: ChatMessage = field(default_factory=ChatMessage)
+    finish_reason: str | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {"message": ChatMessage.from_dict(data.get("message") or {})}
+
+
+@dataclass
+class ChatCompletion(BaseType):
+    id: str
+    model: str
+    choices: list[ChatChoice] = field(default_factory=list)
+    created: int = 0
+    object: Literal["chat.completion"] = "chat.completion"
+    usage: CompletionUsage | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        usage = data.get("usage")
+        return {"choices": _list(ChatChoice, data.get("choices")) or [],
+                "usage": CompletionUsage.from_dict(usage) if isinstance(usage, dict) else None}
+
+
+@dataclass
+class ChatDelta(BaseType):
+    role: str | None = None
+    content: str | None = None
+
+
+@dataclass
+class ChatChunkChoice(BaseType):
+    index: int = 0
+    delta: ChatDelta = field(default_factory=ChatDelta)
+    finish_reason: str | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {"delta": ChatDelta.from_dict(data.get("delta") or {})}
+
+
+@dataclass
+class ChatCompletionChunk(BaseType):
+    id: str
+    model: str
+    choices: list[ChatChunkChoice] = field(default_factory=list)
+    created: int = 0
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    usage: CompletionUsage | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        usage = data.get("usage")
+        return {"choices": _list(ChatChunkChoice, data.get("choices")) or [],
+                "usage": CompletionUsage.from_dict(usage) if isinstance(usage, dict) else None}
+
+
+# ---- voice pipelines -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PipelineTranscriptEvent(BaseType):
+    """What the user said, as soon as it is known."""
+
+    text: str
+    language: str | None = None
+    type: Literal["pipeline.transcript"] = "pipeline.transcript"
+
+
+@dataclass
+class PipelineReplyDeltaEvent(BaseType):
+    delta: str
+    type: Literal["pipeline.reply.delta"] = "pipeline.reply.delta"
+
+
+@dataclass
+class PipelineAudioDeltaEvent(BaseType):
+    """A piece of the spoken reply: `audio` is base64 of `format` bytes (raw 16-bit mono for pcm)."""
+
+    audio: str
+    format: str = "pcm"
+    sample_rate: int = 24000
+    type: Literal["pipeline.audio.delta"] = "pipeline.audio.delta"
+
+    @property
+    def data(self) -> bytes:
+        import base64
+
+        return base64.b64decode(self.audio)
+
+
+@dataclass
+class PipelineDoneEvent(BaseType):
+    transcript: str
+    reply: str
+    conversation_id: str = ""
+    language: str | None = None
+    truncated: bool = False
+    usage: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, int] = field(default_factory=dict)
+    credits_used: float | None = None
+    type: Literal["pipeline.done"] = "pipeline.done"
+
+
+PipelineEvent = Union[PipelineTranscriptEvent, PipelineReplyDeltaEvent, PipelineAudioDeltaEvent, PipelineDoneEvent,
+                      dict[str, Any]]
+
+
+@dataclass
+class PipelineRun(BaseType):
+    """A whole turn (`stream=False`): what was heard, the reply, and its audio (`audio_bytes`)."""
+
+    transcript: str
+    reply: str
+    audio: str = ""
+    format: str = "pcm"
+    sample_rate: int = 24000
+    conversation_id: str = ""
+    language: str | None = None
+    truncated: bool = False
+    usage: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, int] = field(default_factory=dict)
+    object: Literal["pipeline.run"] = "pipeline.run"
+
+    @property
+    def audio_bytes(self) -> bytes:
+        import base64
+
+        return base64.b64decode(self.audio)

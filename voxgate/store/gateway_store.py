@@ -46,8 +46,9 @@ class SqliteGatewayStore:
                         log.warning("idempotency key of request %s was taken over; response not stored", s.request_id)
                 else:
                     idempotency.release(conn, s.claim)
-            if s.charge is not None:
-                ledger.charge(conn, s.charge)
+            for charge in (s.charge, *s.more_charges):
+                if charge is not None:
+                    ledger.charge(conn, charge)
             if s.hold:
                 ledger.release_hold(conn, s.request_id)
 

@@ -68,6 +68,7 @@ class Settlement:
     charge: Charge | None = None
     hold: bool = False
     ttl_s: float = 86400.0
+    more_charges: tuple[Charge, ...] = ()  # a multi-model call's other ledger rows (a pipeline's stages)
 
 
 @dataclass(frozen=True)
@@ -428,3 +429,52 @@ class VoiceStore(Protocol):
     def cached_match(self, sample_sha256: str, model: str) -> VoiceMatchRecord | None: ...
 
     def remember_match(self, record: VoiceMatchRecord) -> None: ...
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A stored voice pipeline: the three models of a spoken turn (STT -> LLM -> TTS) and how to answer."""
+
+    id: str
+    stt_model: str
+    llm_model: str
+    tts_model: str
+    voice: str
+    system_prompt: str
+    language: str | None
+    max_reply_tokens: int
+    created_at: float
+    updated_at: float
+    temperature: float = 0.7  # the LLM's sampling temperature (0: the same question, the same answer)
+
+    def models(self) -> tuple[str, str, str]:
+        return (self.stt_model, self.llm_model, self.tts_model)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "pipeline", "stt_model": self.stt_model, "llm_model": self.llm_model,
+                "tts_model": self.tts_model, "voice": self.voice, "system_prompt": self.system_prompt,
+                "language": self.language, "max_reply_tokens": self.max_reply_tokens,
+                "temperature": self.temperature, "created_at": int(self.created_at), "updated_at": int(self.updated_at)}
+
+
+class PipelineExists(Exception):
+    """A pipeline with this id is already stored."""
+
+
+class PipelineStore(Protocol):
+    """Pipelines (shared by every key) and the conversation history of each key. Calls block."""
+
+    def create(self, pipeline: Pipeline) -> None: ...  # raises PipelineExists
+
+    def get(self, pipeline_id: str) -> Pipeline | None: ...
+
+    def list_all(self) -> list[Pipeline]: ...
+
+    def update(self, pipeline: Pipeline) -> None: ...
+
+    def delete(self, pipeline_id: str) -> bool: ...
+
+    def history(self, key_id: str, conversation_id: str) -> list[dict[str, str]]: ...
+
+    def save_history(self, key_id: str, conversation_id: str, pipeline_id: str,
+                     messages: list[dict[str, str]]) -> None: ...

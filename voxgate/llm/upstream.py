@@ -1,0 +1,132 @@
+"""An upstream OpenAI-compatible server (Ollama, vLLM, llama.cpp's server, a hosted API) behind voxgate's
+keys: requests are forwarded, streams passed through chunk by chunk, and the upstream's failures become the
+envelope with a status that says whose fault it is (a bad request stays 400; an unreachable, failing or
+misconfigured upstream is 502; a slow one 504)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import httpx
+
+from voxgate.errors import APIError
+from voxgate.models.catalog import ModelSpec
+
+MAX_ERROR_BYTES = 64 * 1024  # of an upstream's error body, read to quote its message
+MAX_LINE_BYTES = 1024 * 1024  # one SSE line of a stream; longer is a broken upstream
+
+
+def _message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:500]
+        if isinstance(error, str):
+            return error[:500]
+    except ValueError:
+        pass
+    return body.decode("utf-8", "replace").strip()[:200] or "no message"
+
+
+class UpstreamEngine:
+    def __init__(self, spec: ModelSpec, api_key: Callable[[], str | None], timeout_s: float,
+                 connect_timeout_s: float) -> None:
+        self.spec = spec
+        self.url = str(spec.options["base_url"]).rstrip("/") + "/chat/completions"
+        self.api_key = api_key  # read per request: a rotated key needs no restart
+        self.timeout_s = timeout_s
+        timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
+        self.client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+
+    def _headers(self) -> dict[str, str]:
+        key = self.api_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _name(self) -> str:
+        return f"upstream of model {self.spec.id!r}"
+
+    async def _failed(self, response: httpx.Response) -> APIError:
+        body = b""
+        async for block in response.aiter_bytes():
+            body += block
+            if len(body) > MAX_ERROR_BYTES:
+                break
+        message = f"{self._name()} answered {response.status_code}: {_message(body)}"
+        status = response.status_code
+        if status in (400, 404, 413, 422):  # the request itself is wrong: the client's to fix
+            return APIError(400, message, code="upstream_rejected")
+        if status == 429:
+            retry = response.headers.get("retry-after")
+            return APIError(429, message, code="upstream_rate_limited",
+                            headers={"Retry-After": retry} if retry else None)
+        # 401/403 mean the operator's key is wrong, 5xx the upstream is broken: neither is the caller's fault
+        return APIError(502, message, code="upstream_error", type="server_error")
+
+    def _unreachable(self, exc: Exception) -> APIError:
+        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+            return APIError(504, f"{self._name()} did not answer within {self.timeout_s:g} s", code="upstream_timeout",
+                            type="server_error")
+        return APIError(502, f"{self._name()} is unreachable: {type(exc).__name__}", code="upstream_unavailable",
+                        type="server_error")
+
+    def _clean(self, obj: Any) -> dict[str, Any]:
+        if not isinstance(obj, dict):
+            raise APIError(502, f"{self._name()} sent something that is not a JSON object", code="upstream_error",
+                           type="server_error")
+        obj["model"] = self.spec.id
+        return obj
+
+    async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            with anyio.fail_after(self.timeout_s):
+                async with self.client.stream("POST", self.url, json=payload, headers=self._headers()) as response:
+                    if response.status_code >= 400:
+                        raise await self._failed(response)
+                    body = await response.aread()
+        except APIError:
+            raise
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise self._unreachable(exc) from None
+        try:
+            return self._clean(json.loads(body))
+        except ValueError:
+            raise APIError(502, f"{self._name()} sent invalid JSON", code="upstream_error",
+                           type="server_error") from None
+
+    async def stream(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        # No cancel scope here: a stream's first chunk is read in the handler's task and the rest in the
+        # response's, so the whole-completion bound is a deadline checked per line (httpx bounds each read).
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            async with self.client.stream("POST", self.url, json=payload, headers=self._headers()) as response:
+                if response.status_code >= 400:
+                    raise await self._failed(response)
+                async for line in response.aiter_lines():
+                    if time.monotonic() > deadline:
+                        raise TimeoutError
+                    if len(line) > MAX_LINE_BYTES:
+                        raise APIError(502, f"{self._name()} sent an over-long line", code="upstream_error",
+                                       type="server_error")
+                    if not line.startswith("data:"):
+                        continue  # comments, `event:` lines, blank separators
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError:
+                        raise APIError(502, f"{self._name()} sent invalid JSON in its stream",
+                                       code="upstream_error", type="server_error") from None
+                    if isinstance(chunk, dict) and "error" in chunk:
+                        raise APIError(502, f"{self._name()} failed mid-stream: {_message(data.encode())}",
+                                       code="upstream_error", type="server_error")
+                    yield self._clean(chunk)
+        except APIError:
+            raise
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise self._unreachable(exc) from None
