@@ -39,6 +39,9 @@ def test_the_embedded_model_answers_through_the_sdk(client: openai.OpenAI) -> No
     usage = result.usage
     assert usage and usage.prompt_tokens > 10 and 0 < usage.completion_tokens <= 40
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    cards = {m.id: (m.model_extra or {})["voxgate"] for m in client.models.list().data}
+    assert cards[MODEL]["task"] == "chat" and cards[MODEL]["kind"] == "embedded"
+    assert cards["smollm2"]["alias_of"] == MODEL
 
 
 def test_streaming_gives_the_same_answer_chunk_by_chunk(client: openai.OpenAI) -> None:
@@ -174,6 +177,7 @@ def test_the_proxy_forwards_and_streams_through(proxy: LiveServer, upstream: Fak
     result = client.chat.completions.create(model="hosted", messages=CAPITAL, temperature=0.3, max_tokens=50,  # type: ignore[arg-type]
                                             extra_body={"top_k": 5})
     assert result.choices[0].message.content == "".join(REPLY) and result.model == "hosted"
+    assert (client.models.retrieve("hosted").model_extra or {})["voxgate"]["kind"] == "upstream"
     sent = upstream.seen[-1]
     assert sent["authorization"] == "Bearer sk-upstream-secret"  # the operator's key, never the caller's
     assert sent["body"]["model"] == "gpt-up" and sent["body"]["top_k"] == 5 and sent["body"]["max_tokens"] == 50

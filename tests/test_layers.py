@@ -16,7 +16,8 @@ SHARED = {"voxgate", "errors", "transcript", "webhooks"}
 # Composition roots: they build and wire everything, so they may import any layer.
 ROOTS = {"app", "cli", "__main__"}
 ALLOWED: dict[str, set[str]] = {
-    "api": {"gateway", "transcription", "tts", "voicematch", "llm", "pipelines", "models", "jobs", "audio", "config"},
+    "api": {"gateway", "transcription", "tts", "voicematch", "llm", "pipelines", "embeddings", "models", "jobs",
+            "audio", "config"},
     "gateway": {"store", "models", "config"},
     "jobs": {"transcription", "gateway", "store", "config"},
     "transcription": {"asr", "diarize", "redact", "audio", "models", "config"},
@@ -26,6 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "tts": {"audio", "models"},
     "voicematch": {"tts", "diarize", "audio", "models"},
     "llm": {"models", "config"},
+    "embeddings": {"models"},
     # a spoken turn: the three use cases it chains; `store` for the Pipeline record only (it stores nothing)
     "pipelines": {"transcription", "llm", "tts", "audio", "models", "store"},
     "audio": set(),

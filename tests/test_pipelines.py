@@ -232,6 +232,9 @@ def test_cli_manages_pipelines(server: LiveServer) -> None:
     shown = json.loads(cli("show", "cli-pipeline").stdout)
     assert shown["voice"] == "nova" and shown["max_reply_tokens"] == 60
     assert cli("set", "cli-pipeline", "--voice", "nobody").returncode == 2
+    scoped = subprocess.run([sys.executable, "-m", "voxgate", "keys", "create", "--pipeline", "cli-pipeline"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert scoped.returncode == 0 and scoped.stdout.strip().startswith("vg_"), scoped.stderr
     with server.http() as http:  # the server sees what the CLI stored
         assert http.get("/v1/pipelines/cli-pipeline").json()["voice"] == "nova"
     assert cli("delete", "cli-pipeline").returncode == 0

@@ -13,6 +13,7 @@ from voxgate import __version__
 from voxgate.api import (
     admin,
     chat,
+    embeddings,
     health,
     jobs,
     models,
@@ -27,6 +28,8 @@ from voxgate.api.context import AppContext
 from voxgate.api.errors import install_error_handlers
 from voxgate.config import Settings, secret
 from voxgate.diarize.embedding import SpeakerEmbedder
+from voxgate.embeddings import EmbeddingService
+from voxgate.embeddings.service import EmbeddingLimits
 from voxgate.gateway.accounts import Accounts
 from voxgate.gateway.intake import IntakeMiddleware
 from voxgate.gateway.middleware import GatewayMiddleware
@@ -128,6 +131,9 @@ def build_context(settings: Settings) -> AppContext:
                       speech=speech, voices=VoiceLibrary(SqliteVoiceStore(db), settings.voices.max_per_key),
                       matcher=voice_matcher(settings, speech), chat=chat_models,
                       pipelines=pipeline_library(settings, catalog, pipeline_store, voice), voice=voice,
+                      embeddings=EmbeddingService(catalog, registry, EmbeddingLimits(
+                          settings.embeddings.max_items, settings.embeddings.max_item_chars,
+                          settings.embeddings.max_tokens)),
                       jobs=jobs_service, warmup=warmup)
 
 
@@ -150,8 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="voxgate", version=__version__, docs_url="/docs", redoc_url=None, lifespan=_lifespan)
     app.state.ctx = build_context(settings)
     install_error_handlers(app)
-    for module in (health, models, speech, voices, transcriptions, chat, pipelines, admin, usage, jobs,
-                   webhooks):
+    for module in (health, models, speech, voices, transcriptions, chat, pipelines, embeddings, admin, usage,
+                   jobs, webhooks):
         app.include_router(module.router)
     if settings.gateway.enabled:  # idempotency, metering, rate-limit headers (inside the intake middleware)
         app.add_middleware(GatewayMiddleware, gateway=app.state.ctx.gateway)

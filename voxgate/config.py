@@ -72,6 +72,16 @@ class PipelineSettings(BaseSettings):
     max_history: int = Field(20, ge=0)  # messages a conversation remembers (the oldest turns go first)
 
 
+class EmbeddingSettings(BaseSettings):
+    """POST /v1/embeddings: the bounds of one request."""
+
+    model_config = _section("VOXGATE_EMBEDDING_")
+
+    max_items: int = Field(512, ge=1)  # strings in one `input`
+    max_item_chars: int = Field(20_000, ge=1)  # characters in one of them
+    max_tokens: int = Field(32_768, ge=1)  # tokens in all of them (each is cut at the model's own limit first)
+
+
 class ConnectionSettings(BaseSettings):
     """How long and how much a client may take to send a request (voxgate.transport)."""
 
@@ -196,6 +206,7 @@ class Settings(BaseModel):
     voices: VoiceSettings = Field(default_factory=VoiceSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     pipelines: PipelineSettings = Field(default_factory=PipelineSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -241,7 +252,7 @@ class Settings(BaseModel):
 
 _SECTIONS: tuple[type[BaseSettings], ...] = (ServerSettings, LimitSettings, ConnectionSettings, GatewaySettings,
                                              AsrSettings, JobSettings, WebhookSettings, VoiceSettings,
-                                             LlmSettings, PipelineSettings)
+                                             LlmSettings, PipelineSettings, EmbeddingSettings)
 
 
 def secret(name: str) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from voxgate.config import Settings
+from voxgate.embeddings import EmbeddingService
 from voxgate.errors import APIError
 from voxgate.gateway.accounts import Accounts
 from voxgate.gateway.auth import Principal
@@ -40,6 +41,7 @@ class AppContext:
     chat: ChatService
     pipelines: PipelineLibrary
     voice: VoicePipeline  # runs a pipeline's turn
+    embeddings: EmbeddingService
     jobs: JobService | None = None  # async jobs and webhooks
     warmup: Warmup = field(default_factory=lambda: Warmup([]))  # default models, loaded at start
 
@@ -47,7 +49,7 @@ class AppContext:
         """Engine runs per model since start-up, over every service that counts them."""
         counts: dict[str, int] = {}
         counters: tuple[InferenceCounter, ...] = (self.transcription.inferences, self.speech.inferences,
-                                                  self.chat.inferences)
+                                                  self.chat.inferences, self.embeddings.inferences)
         for counter in counters:
             for model, n in counter.snapshot().items():
                 counts[model] = counts.get(model, 0) + n

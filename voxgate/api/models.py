@@ -21,6 +21,8 @@ def _card(ctx: AppContext, spec: ModelSpec, model_id: str) -> dict[str, Any]:
     }
     if model_id != spec.id:
         extra["alias_of"] = spec.id
+    if spec.task == "chat":  # run here, or forwarded to an upstream server
+        extra["kind"] = "upstream" if spec.remote else "embedded"
     if spec.task == "speech":
         extra["voices"] = sorted(spec.voices)
         extra["openai_voices"] = {name: spec.resolve_voice(name) for name in spec.voice_names()

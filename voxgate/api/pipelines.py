@@ -160,9 +160,11 @@ async def run_pipeline(pipeline_id: str, http: Request, principal: Principal = D
             (stt, max(1, round(audio.duration + 0.5))),
             (llm, sum(len(m["content"]) for m in history) // 2 + len(pipeline.system_prompt) // 2 + 256 + reply),
             (tts, reply * TTS_CHARS_PER_TOKEN)])
-        heard = await anyio.to_thread.run_sync(functools.partial(ctx.voice.hear, pipeline, audio,
-                                                                 label=call_of(http).request_id))
-        audio.close()
+        try:
+            heard = await anyio.to_thread.run_sync(functools.partial(ctx.voice.hear, pipeline, audio,
+                                                                     label=call_of(http).request_id))
+        finally:
+            audio.close()
         clock.mark("stt_ms")
         ctx.gateway.record_stage(http, stt, int(heard.seconds))
         first = {"type": "pipeline.transcript", "text": heard.text, "language": heard.language}

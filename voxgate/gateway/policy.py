@@ -69,7 +69,7 @@ class Gateway:
         if token is None:
             return None
         return identify(token, self.keys, self.settings.bootstrap_key, self.settings.default_rpm,
-                        self.settings.default_concurrency)
+                        self.settings.default_concurrency, self.pipelines)
 
     async def admit(self, request: HTTPConnection, *, slot: bool = True) -> Principal:
         """The `require_key` dependency: authenticate (401), then take a rate token and a slot (429).
@@ -80,7 +80,8 @@ class Gateway:
         if call.admitted and call.principal is not None:
             return call.principal
         principal = call.principal or authenticate(request, self.keys, self.settings.bootstrap_key,
-                                                   self.settings.default_rpm, self.settings.default_concurrency)
+                                                   self.settings.default_rpm, self.settings.default_concurrency,
+                                                   self.pipelines)
         call.identify(principal)
         if not self.enabled:  # policy off: authentication only
             return principal
@@ -138,16 +139,15 @@ class Gateway:
         model for `task` when none is named, 403 for a model the pipeline does not use."""
         if principal.pipeline is None:
             return name
-        pipeline = self.pipelines.get(principal.pipeline) if self.pipelines is not None else None
-        if pipeline is not None:
-            by_task = {"transcription": pipeline.stt_model, "chat": pipeline.llm_model, "speech": pipeline.tts_model}
+        if principal.pipeline_models:  # read with the key: no store access here, on the event loop
+            by_task = dict(principal.pipeline_models)
             if not name:
                 return by_task.get(task or "")
             wanted = self.catalog.resolve(name)
             if (wanted.id if wanted else name) in by_task.values():
                 return name
-            raise APIError(403, f"this API key is scoped to the pipeline {pipeline.id!r} and its models "
-                                f"({', '.join(pipeline.models())}); it cannot use {name!r}",
+            raise APIError(403, f"this API key is scoped to the pipeline {principal.pipeline!r} and its models "
+                                f"({', '.join(by_task.values())}); it cannot use {name!r}",
                            code="forbidden", param="model")
         allowed = principal.pipeline
         if not name:

@@ -9,7 +9,7 @@ import math
 from voxgate.models.catalog import ModelSpec
 from voxgate.store.keys import NANO
 
-UNITS = {"speech": "characters", "transcription": "seconds", "chat": "tokens"}
+UNITS = {"speech": "characters", "transcription": "seconds", "chat": "tokens", "embedding": "tokens"}
 
 
 def price_nano(spec: ModelSpec) -> int:

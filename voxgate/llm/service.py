@@ -54,13 +54,17 @@ class ChatService:
     def prepare_for(self, spec: ModelSpec, body: dict[str, Any]) -> ChatTurn:
         return parse_turn(spec, body, self.limits)
 
+    async def _engine(self, spec: ModelSpec) -> ChatEngine:
+        loaded: ChatEngine | None = self.registry.loaded(spec.id)
+        return loaded if loaded is not None else await anyio.to_thread.run_sync(self.engine, spec)
+
     async def complete(self, turn: ChatTurn) -> dict[str, Any]:
-        engine = await anyio.to_thread.run_sync(self.engine, turn.spec)
+        engine = await self._engine(turn.spec)
         self.inferences.add(turn.spec.id)
         return await engine.complete(turn.payload)
 
     async def stream(self, turn: ChatTurn) -> AsyncGenerator[dict[str, Any], None]:
-        engine = await anyio.to_thread.run_sync(self.engine, turn.spec)
+        engine = await self._engine(turn.spec)
         self.inferences.add(turn.spec.id)
         async for chunk in engine.stream(turn.payload):
             yield chunk

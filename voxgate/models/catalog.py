@@ -17,7 +17,7 @@ from voxgate.models.languages import OPENAI_VOICES
 
 BUILTIN_CATALOG = Path(__file__).with_name("catalog.toml")
 ENGINES = {"faster-whisper": "transcription", "piper": "speech", "kokoro": "speech", "llama-cpp": "chat",
-           "openai-compatible": "chat"}
+           "openai-compatible": "chat", "sentence-transformer": "embedding"}
 REMOTE = frozenset({"openai-compatible"})  # engines that forward to a server: no weights, a `base_url`
 LOCATIONS = ("voices_archive",)  # options that name files: resolved like `path`, and needed like it
 

@@ -45,5 +45,9 @@ class ModelRegistry:
                 log.info("loaded model %s in %.2fs", spec.id, time.perf_counter() - started)
         return found
 
+    def loaded(self, model_id: str) -> Any | None:
+        """The instance of a model already loaded, else None: no lock, no thread, for hot paths."""
+        return self._loaded.get(model_id)
+
     def is_loaded(self, model_id: str) -> bool:
         return model_id in self._loaded

@@ -1,5 +1,6 @@
-"""The voice-agent surface of both clients: `client.chat.completions.create(...)` (the openai SDK's call)
-and `client.voice.pipeline.create(pipeline_id=..., file=...)`, a spoken turn as typed events."""
+"""The surface beyond audio, on both clients: `client.chat.completions.create(...)` and
+`client.embeddings.create(...)` (the openai SDK's calls), and `client.voice.pipeline.create(pipeline_id=...,
+file=...)`, a spoken turn as typed events."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from voxgate.sdk import _calls
 from voxgate.sdk._calls import UNSET, Options, TimeoutTypes
 from voxgate.sdk._files import FileTypes
-from voxgate.sdk.types import PipelineAudioDeltaEvent, PipelineEvent
+from voxgate.sdk.types import CreateEmbeddingResponse, PipelineAudioDeltaEvent, PipelineEvent
 
 if TYPE_CHECKING:
     from voxgate.sdk._async_client import AsyncClient
@@ -122,3 +123,32 @@ class AsyncPipeline:
 class AsyncVoiceAgent:
     def __init__(self, client: AsyncClient) -> None:
         self.pipeline = AsyncPipeline(client)
+
+
+class Embeddings:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, *, input: str | Sequence[str], model: str | None = None, encoding_format: str | None = None,
+               dimensions: int | None = None, extra_headers: Mapping[str, str] | None = None,
+               extra_body: Mapping[str, Any] | None = None, timeout: TimeoutTypes = UNSET,
+               idempotency_key: str | None = None) -> CreateEmbeddingResponse:
+        """Vectors for `input` (a string or a list of them); base64 answers are decoded to floats."""
+        body = {"model": self._client.resolve_model(model), "input": input if isinstance(input, str) else list(input),
+                "encoding_format": encoding_format, "dimensions": dimensions}
+        return self._client.request(_calls.embeddings_call(body=body, options=_options(
+            extra_headers, extra_body, timeout, idempotency_key)))
+
+
+class AsyncEmbeddings:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(self, *, input: str | Sequence[str], model: str | None = None,
+                     encoding_format: str | None = None, dimensions: int | None = None,
+                     extra_headers: Mapping[str, str] | None = None, extra_body: Mapping[str, Any] | None = None,
+                     timeout: TimeoutTypes = UNSET, idempotency_key: str | None = None) -> CreateEmbeddingResponse:
+        body = {"model": self._client.resolve_model(model), "input": input if isinstance(input, str) else list(input),
+                "encoding_format": encoding_format, "dimensions": dimensions}
+        return await self._client.request(_calls.embeddings_call(body=body, options=_options(
+            extra_headers, extra_body, timeout, idempotency_key)))

@@ -17,6 +17,7 @@ from voxgate.sdk._files import FileSource, FileTypes, data_url, file_source
 from voxgate.sdk.types import (
     ChatCompletion,
     ChatCompletionChunk,
+    CreateEmbeddingResponse,
     Job,
     Model,
     Page,
@@ -401,4 +402,12 @@ def pipeline_run_call(*, pipeline_id: str, file: FileTypes, conversation_id: str
     call: Call[Any] = Call("POST", f"pipelines/{quote(pipeline_id, safe='')}/run", parse=_one(PipelineRun),
                            form=flatten_form(fields), file=file_source(file),
                            events=pipeline_event if stream else None)
+    return _apply(call, options, post=True)
+
+
+def embeddings_call(*, body: Mapping[str, Any], options: Options) -> Call[CreateEmbeddingResponse]:
+    payload = {k: v for k, v in body.items() if v is not None}
+    payload.update(options.extra_body or {})
+    call: Call[CreateEmbeddingResponse] = Call("POST", "embeddings", parse=_one(CreateEmbeddingResponse),
+                                               json=payload)
     return _apply(call, options, post=True)

@@ -47,6 +47,8 @@ __all__ = [
     "PipelineDoneEvent",
     "PipelineEvent",
     "PipelineRun",
+    "Embedding",
+    "CreateEmbeddingResponse",
 ]
 
 T = TypeVar("T")
@@ -544,3 +546,38 @@ class PipelineRun(BaseType):
         import base64
 
         return base64.b64decode(self.audio)
+
+
+# ---- embeddings -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Embedding(BaseType):
+    embedding: list[float]
+    index: int = 0
+    object: Literal["embedding"] = "embedding"
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        value = data.get("embedding")
+        if isinstance(value, str):  # encoding_format="base64": little-endian float32
+            import base64
+            import struct
+
+            raw = base64.b64decode(value)
+            return {"embedding": list(struct.unpack(f"<{len(raw) // 4}f", raw))}
+        return {}
+
+
+@dataclass
+class CreateEmbeddingResponse(BaseType):
+    data: list[Embedding]
+    model: str
+    object: Literal["list"] = "list"
+    usage: CompletionUsage | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        usage = data.get("usage")
+        return {"data": _list(Embedding, data.get("data")) or [],
+                "usage": CompletionUsage.from_dict(usage) if isinstance(usage, dict) else None}
