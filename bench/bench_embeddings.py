@@ -68,12 +68,24 @@ def latency(http: httpx.Client) -> tuple[float, float]:
 
 
 def proxy_overhead(tmp: Path) -> float:
-    from tests.conftest import start_server, stop_server
-    from tests.fake_upstream import FakeUpstream
+    """The fake upstream runs in its own process, so neither side's Python shares a GIL with the client."""
+    import subprocess
 
-    upstream = FakeUpstream().start()
+    from tests.conftest import free_port, start_server, stop_server
+
+    port = free_port()
+    upstream = subprocess.Popen([sys.executable, "-m", "tests.fake_upstream", str(port)], cwd=ROOT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.post(f"{base_url}/chat/completions", json={"model": "gpt-up", "messages": []}, timeout=1)
+            break
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, "the fake upstream did not start"
+            time.sleep(0.1)
     catalog = tmp / "upstream.toml"
-    catalog.write_text(f'[[models]]\nid = "hosted"\nengine = "openai-compatible"\nbase_url = "{upstream.base_url}"\n'
+    catalog.write_text(f'[[models]]\nid = "hosted"\nengine = "openai-compatible"\nbase_url = "{base_url}"\n'
                        'upstream_model = "gpt-up"\n')
     live = start_server(tmp / "proxy", {"VOXGATE_CATALOG": str(catalog), "VOXGATE_LLM_PRELOAD": "false"})
     body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
@@ -84,17 +96,18 @@ def proxy_overhead(tmp: Path) -> float:
                 client.post(url, json={**body, "model": model}).raise_for_status()
                 return (time.perf_counter() - started) * 1000
 
-            for _ in range(20):  # warm both paths (connections, the engine's client)
-                one(direct, f"{upstream.base_url}/chat/completions", "gpt-up")
+            for _ in range(50):  # warm both paths (connections, the engine's client)
+                one(direct, f"{base_url}/chat/completions", "gpt-up")
                 one(gated, "/v1/chat/completions", "hosted")
             added = []
-            for _ in range(200):  # interleaved, so machine noise hits both alike
-                plain = one(direct, f"{upstream.base_url}/chat/completions", "gpt-up")
+            for _ in range(300):  # interleaved, so machine noise hits both alike
+                plain = one(direct, f"{base_url}/chat/completions", "gpt-up")
                 added.append(one(gated, "/v1/chat/completions", "hosted") - plain)
         return statistics.median(added)
     finally:
         stop_server(live)
-        upstream.stop()
+        upstream.terminate()
+        upstream.wait(10)
 
 
 def main() -> int:

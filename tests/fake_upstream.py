@@ -26,10 +26,12 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict
 
 
 class FakeUpstream:
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.seen: list[dict[str, Any]] = []  # (headers and body) of each request
-        self.port = free_port()
-        app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
+        self.port = port or free_port()
+        app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                                Route("/v1/images/generations", self.images, methods=["POST"])])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -83,3 +85,39 @@ class FakeUpstream:
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def embeddings(self, request: Request) -> Response:
+        body = await request.json()
+        self.seen.append({"authorization": request.headers.get("authorization"), "body": body})
+        if body.get("model") == "broken":
+            return JSONResponse({"error": {"message": "the index is gone"}}, status_code=500)
+        items = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": [0.5, 0.5, 0.5, 0.5]} for i in range(len(items))]
+        return JSONResponse({"object": "list", "data": data, "model": body.get("model"),
+                             "usage": {"prompt_tokens": 3 * len(items), "total_tokens": 3 * len(items)}})
+
+    async def images(self, request: Request) -> Response:
+        body = await request.json()
+        self.seen.append({"authorization": request.headers.get("authorization"), "body": body})
+        model = body.get("model")
+        if model == "picky":
+            return JSONResponse({"error": {"message": "the prompt was refused"}}, status_code=400)
+        if model == "slow":
+            await asyncio.sleep(30)
+        if not body.get("stream"):
+            return JSONResponse({"created": 1, "data": [{"b64_json": "aW1hZ2U="} for _ in range(body.get("n") or 1)]})
+
+        async def events() -> Any:
+            for i in range(2):
+                partial = {"type": "image_generation.partial_image", "partial_image_index": i, "b64_json": "cGFydA=="}
+                yield f"data: {json.dumps(partial)}\n\n"
+                await asyncio.sleep(0.05)
+            yield f"data: {json.dumps({'type': 'image_generation.completed', 'b64_json': 'aW1hZ2U='})}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+
+if __name__ == "__main__":  # its own process (bench/bench_embeddings.py): `python -m tests.fake_upstream PORT`
+    import sys
+
+    FakeUpstream(int(sys.argv[1])).server.run()

@@ -4,6 +4,7 @@ with its streams, errors and timeouts."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,15 +153,21 @@ def upstream() -> Iterator[FakeUpstream]:
 def proxy(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data = tmp_path_factory.mktemp("proxy")
     entries = []
-    for model_id, upstream_model, base in (("hosted", "gpt-up", upstream.base_url),
-                                           ("hosted-broken", "broken", upstream.base_url),
-                                           ("hosted-picky", "picky", upstream.base_url),
-                                           ("hosted-slow", "slow", upstream.base_url),
-                                           ("hosted-cut", "cut", upstream.base_url),
-                                           ("hosted-down", "gpt-up", f"http://127.0.0.1:{free_port()}/v1")):
-        entries.append(f'[[models]]\nid = "{model_id}"\nengine = "openai-compatible"\nbase_url = "{base}"\n'
-                       f'upstream_model = "{upstream_model}"\napi_key_env = "FAKE_UPSTREAM_KEY"\n'
-                       'price_per_unit = 0.00001\n')
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    for model_id, upstream_model, base, task in (("hosted", "gpt-up", upstream.base_url, "chat"),
+                                                 ("hosted-broken", "broken", upstream.base_url, "chat"),
+                                                 ("hosted-picky", "picky", upstream.base_url, "chat"),
+                                                 ("hosted-slow", "slow", upstream.base_url, "chat"),
+                                                 ("hosted-cut", "cut", upstream.base_url, "chat"),
+                                                 ("hosted-down", "gpt-up", down, "chat"),
+                                                 ("hosted-emb", "emb-up", upstream.base_url, "embedding"),
+                                                 ("hosted-emb-broken", "broken", upstream.base_url, "embedding"),
+                                                 ("hosted-img", "img-up", upstream.base_url, "image"),
+                                                 ("hosted-img-picky", "picky", upstream.base_url, "image"),
+                                                 ("hosted-img-slow", "slow", upstream.base_url, "image")):
+        entries.append(f'[[models]]\nid = "{model_id}"\nengine = "openai-compatible"\ntask = "{task}"\n'
+                       f'base_url = "{base}"\nupstream_model = "{upstream_model}"\napi_key_env = "FAKE_UPSTREAM_KEY"\n'
+                       f'price_per_unit = {0.01 if task == "image" else 0.00001}\n')
     catalog = Path(data / "upstream.toml")
     catalog.write_text("\n".join(entries))
     live = start_server(data / "server", {"VOXGATE_CATALOG": str(catalog), "FAKE_UPSTREAM_KEY": "sk-upstream-secret",
@@ -210,3 +217,48 @@ def test_upstream_failures_map_to_the_envelope(proxy: LiveServer) -> None:
         list(client.chat.completions.create(model="hosted-cut", messages=CAPITAL, stream=True))  # type: ignore[arg-type]
     assert "lost the model" in str(mid.value)
     assert httpx.get(f"{proxy.root}/healthz").status_code == 200
+
+
+def test_the_proxy_serves_embeddings_and_images_too(proxy: LiveServer, upstream: FakeUpstream) -> None:
+    key_id, key = new_key(proxy, credits=1)
+    client = keyed(proxy, key)
+    vectors = client.embeddings.create(model="hosted-emb", input=["one", "two"], encoding_format="float")
+    assert [d.embedding for d in vectors.data] == [[0.5] * 4] * 2 and vectors.model == "hosted-emb"
+    assert upstream.seen[-1]["body"]["model"] == "emb-up"
+    assert upstream.seen[-1]["authorization"] == "Bearer sk-upstream-secret"
+    image = client.images.generate(model="hosted-img", prompt="a lighthouse at dusk", n=2,
+                                   extra_headers={"Idempotency-Key": "img-1"})
+    assert [d.b64_json for d in image.data or []] == ["aW1hZ2U="] * 2
+    seen = len(upstream.seen)
+    again = client.images.generate(model="hosted-img", prompt="a lighthouse at dusk", n=2,
+                                   extra_headers={"Idempotency-Key": "img-1"})
+    assert again.data == image.data and len(upstream.seen) == seen  # replayed: the upstream is not asked again
+    with proxy.http() as http, http.stream("POST", "/v1/images/generations",
+                                           json={"model": "hosted-img", "prompt": "a boat", "stream": True}) as r:
+        kinds = [json.loads(line[6:])["type"] for line in r.iter_lines() if line.startswith("data: {")]
+    assert kinds == ["image_generation.partial_image"] * 2 + ["image_generation.completed"]
+    rows = settled(proxy, key_id, 2)
+    assert [(r["model"], r["unit"], r["units"]) for r in rows] == [("hosted-emb", "tokens", 6),
+                                                                   ("hosted-img", "images", 2)]
+    with proxy.http() as http:
+        failures = {
+            "emb broken": (http.post("/v1/embeddings", json={"model": "hosted-emb-broken", "input": "x"}), 502),
+            "img picky": (http.post("/v1/images/generations", json={"model": "hosted-img-picky", "prompt": "x"}),
+                          400),
+            "img slow": (http.post("/v1/images/generations", json={"model": "hosted-img-slow", "prompt": "x"}), 504),
+            "no prompt": (http.post("/v1/images/generations", json={"model": "hosted-img"}), 400),
+            "no model": (http.post("/v1/images/generations", json={"prompt": "x"}), 404),
+            "chat model": (http.post("/v1/images/generations", json={"model": "hosted", "prompt": "x"}), 400),
+        }
+    for name, (response, status) in failures.items():
+        assert response.status_code == status, (name, response.text)
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}, name
+    kinds_listed = {m.id: (m.model_extra or {})["voxgate"] for m in client.models.list().data}
+    assert kinds_listed["hosted-img"]["task"] == "image" and kinds_listed["hosted-img"]["kind"] == "upstream"
+    assert kinds_listed["hosted-emb"]["task"] == "embedding"
+
+
+def test_a_scoped_key_lists_only_its_models(proxy: LiveServer) -> None:
+    _, key = new_key(proxy, pipeline="hosted")
+    listed = {m.id for m in keyed(proxy, key).models.list().data}
+    assert listed == {"hosted"}

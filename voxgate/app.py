@@ -15,9 +15,11 @@ from voxgate.api import (
     chat,
     embeddings,
     health,
+    images,
     jobs,
     models,
     pipelines,
+    responses,
     speech,
     transcriptions,
     usage,
@@ -36,6 +38,7 @@ from voxgate.gateway.middleware import GatewayMiddleware
 from voxgate.gateway.pipelines import PipelineLibrary
 from voxgate.gateway.policy import Gateway
 from voxgate.gateway.request_ids import RequestIdMiddleware
+from voxgate.gateway.responses import ResponseLog
 from voxgate.gateway.voices import VoiceLibrary
 from voxgate.jobs import JobService
 from voxgate.llm import ChatService
@@ -49,6 +52,7 @@ from voxgate.store.gateway_store import SqliteGatewayStore
 from voxgate.store.jobs import SqliteJobStore
 from voxgate.store.keys import KeyStore
 from voxgate.store.pipelines import SqlitePipelineStore
+from voxgate.store.responses import SqliteResponseStore
 from voxgate.store.voices import SqliteVoiceStore
 from voxgate.transcription import TranscriptionService
 from voxgate.tts.service import SpeechService
@@ -134,6 +138,8 @@ def build_context(settings: Settings) -> AppContext:
                       embeddings=EmbeddingService(catalog, registry, EmbeddingLimits(
                           settings.embeddings.max_items, settings.embeddings.max_item_chars,
                           settings.embeddings.max_tokens)),
+                      responses=ResponseLog(SqliteResponseStore(db), settings.llm.response_history,
+                                            settings.llm.response_retention_days),
                       jobs=jobs_service, warmup=warmup)
 
 
@@ -156,8 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="voxgate", version=__version__, docs_url="/docs", redoc_url=None, lifespan=_lifespan)
     app.state.ctx = build_context(settings)
     install_error_handlers(app)
-    for module in (health, models, speech, voices, transcriptions, chat, pipelines, embeddings, admin, usage,
-                   jobs, webhooks):
+    for module in (health, models, speech, voices, transcriptions, chat, responses, pipelines, embeddings, images,
+                   admin, usage, jobs, webhooks):
         app.include_router(module.router)
     if settings.gateway.enabled:  # idempotency, metering, rate-limit headers (inside the intake middleware)
         app.add_middleware(GatewayMiddleware, gateway=app.state.ctx.gateway)

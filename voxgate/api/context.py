@@ -14,6 +14,7 @@ from voxgate.gateway.accounts import Accounts
 from voxgate.gateway.auth import Principal
 from voxgate.gateway.pipelines import PipelineLibrary
 from voxgate.gateway.policy import Gateway
+from voxgate.gateway.responses import ResponseLog
 from voxgate.gateway.voices import VoiceLibrary
 from voxgate.jobs import JobService
 from voxgate.llm import ChatService
@@ -42,6 +43,7 @@ class AppContext:
     pipelines: PipelineLibrary
     voice: VoicePipeline  # runs a pipeline's turn
     embeddings: EmbeddingService
+    responses: ResponseLog  # what previous_response_id continues
     jobs: JobService | None = None  # async jobs and webhooks
     warmup: Warmup = field(default_factory=lambda: Warmup([]))  # default models, loaded at start
 

@@ -1,4 +1,5 @@
-"""POST /v1/embeddings: OpenAI's embeddings, metered in tokens, computed off the event loop in shared batches."""
+"""POST /v1/embeddings: OpenAI's embeddings, metered in tokens: computed here off the event loop in shared
+batches, or forwarded to the upstream a catalog entry names."""
 
 from __future__ import annotations
 
@@ -34,6 +35,16 @@ async def create_embeddings(body: EmbeddingBody, request: Request,
     ctx = get_ctx(request)
     raw = body.model_dump(exclude_unset=True)
     model = ctx.gateway.authorize_model(principal, raw.get("model"), "embedding")
+    spec = ctx.catalog.require(model, "embedding")
+    if spec.remote:  # an upstream embeds: forwarded, metered by the usage it reports
+        call_of(request).access.model = spec.id
+        estimate = ctx.embeddings.check_remote(raw)
+        await ctx.gateway.reserve_credits(request, spec, estimate)
+        result = await ctx.chat.forward(spec, "/embeddings", raw)
+        usage = result.get("usage")
+        reported = usage.get("total_tokens") if isinstance(usage, dict) else None
+        ctx.gateway.record_units(request, spec, int(reported) if isinstance(reported, int) else estimate)
+        return JSONResponse(result)
     job = await anyio.to_thread.run_sync(ctx.embeddings.prepare, model, raw)  # tokenising is CPU work
     call_of(request).access.model = job.spec.id
     await ctx.gateway.reserve_credits(request, job.spec, job.tokens)  # 402 before the model runs

@@ -89,6 +89,31 @@ class EmbeddingService:
                               param="input", code="too_many_tokens")
         return EmbeddingJob(spec, ids, encoding)
 
+    def check_remote(self, body: dict[str, Any]) -> int:
+        """Bound a request an upstream will embed (it may take token arrays and `dimensions`: its call) and
+        estimate its tokens for the credit hold, about four characters each."""
+        value = body.get("input")
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items:
+            raise bad_request("'input' must be a string or a non-empty array", param="input", code="invalid_type")
+        if len(items) > self.limits.max_items:
+            raise bad_request(f"{len(items)} inputs; the limit is {self.limits.max_items} per request",
+                              param="input", code="too_many_inputs")
+        size = 0
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                length = len(item)
+            elif isinstance(item, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in item):
+                length = 4 * len(item)
+            else:
+                raise bad_request(f"input[{i}] must be a string or an array of token ids", param="input",
+                                  code="invalid_type")
+            if length > self.limits.max_item_chars:
+                raise bad_request(f"input[{i}] is too long; the limit is {self.limits.max_item_chars} characters",
+                                  param="input", code="input_too_long")
+            size += length
+        return size // 4 + len(items)
+
     def run(self, job: EmbeddingJob) -> dict[str, Any]:
         """The `list` of `embedding` objects (blocking)."""
         self.inferences.add(job.spec.id)

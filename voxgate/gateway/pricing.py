@@ -9,7 +9,8 @@ import math
 from voxgate.models.catalog import ModelSpec
 from voxgate.store.keys import NANO
 
-UNITS = {"speech": "characters", "transcription": "seconds", "chat": "tokens", "embedding": "tokens"}
+UNITS = {"speech": "characters", "transcription": "seconds", "chat": "tokens", "embedding": "tokens",
+         "image": "images"}
 
 
 def price_nano(spec: ModelSpec) -> int:

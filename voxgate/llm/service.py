@@ -68,3 +68,30 @@ class ChatService:
         self.inferences.add(turn.spec.id)
         async for chunk in engine.stream(turn.payload):
             yield chunk
+
+    # -- other OpenAI routes an upstream serves (embeddings, image generation) ----------------------------------
+
+    def upstream(self, spec: ModelSpec) -> UpstreamEngine:
+        """The upstream client of a remote entry, whatever its task (blocking on first use: call off-loop)."""
+        return self.registry.get(spec, self._upstream)
+
+    async def _remote(self, spec: ModelSpec) -> UpstreamEngine:
+        loaded: UpstreamEngine | None = self.registry.loaded(spec.id)
+        return loaded if loaded is not None else await anyio.to_thread.run_sync(self.upstream, spec)
+
+    @staticmethod
+    def _named(spec: ModelSpec, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "model": str(spec.options.get("upstream_model") or spec.id)}
+
+    async def forward(self, spec: ModelSpec, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`body` sent to the upstream's `path` under its own model name; its answer, or the mapped error."""
+        engine = await self._remote(spec)
+        self.inferences.add(spec.id)
+        return await engine.post(path, self._named(spec, body))
+
+    async def forward_stream(self, spec: ModelSpec, path: str,
+                             body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        engine = await self._remote(spec)
+        self.inferences.add(spec.id)
+        async for event in engine.stream_from(path, self._named(spec, body)):
+            yield event

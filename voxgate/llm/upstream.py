@@ -37,7 +37,7 @@ class UpstreamEngine:
     def __init__(self, spec: ModelSpec, api_key: Callable[[], str | None], timeout_s: float,
                  connect_timeout_s: float) -> None:
         self.spec = spec
-        self.url = str(spec.options["base_url"]).rstrip("/") + "/chat/completions"
+        self.base = str(spec.options["base_url"]).rstrip("/")
         self.api_key = api_key  # read per request: a rotated key needs no restart
         self.timeout_s = timeout_s
         timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
@@ -82,9 +82,14 @@ class UpstreamEngine:
         return obj
 
     async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self.post("/chat/completions", payload)
+
+    async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Forward one JSON request to `base_url + path` (an upstream's /embeddings, /images/generations too)."""
         try:
             with anyio.fail_after(self.timeout_s):
-                async with self.client.stream("POST", self.url, json=payload, headers=self._headers()) as response:
+                async with self.client.stream("POST", self.base + path, json=payload,
+                                              headers=self._headers()) as response:
                     if response.status_code >= 400:
                         raise await self._failed(response)
                     body = await response.aread()
@@ -98,12 +103,17 @@ class UpstreamEngine:
             raise APIError(502, f"{self._name()} sent invalid JSON", code="upstream_error",
                            type="server_error") from None
 
-    async def stream(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    def stream(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        return self.stream_from("/chat/completions", payload)
+
+    async def stream_from(self, path: str, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """The `data:` events of a streamed upstream answer, one JSON object each, until `[DONE]` or its end."""
         # No cancel scope here: a stream's first chunk is read in the handler's task and the rest in the
         # response's, so the whole-completion bound is a deadline checked per line (httpx bounds each read).
         deadline = time.monotonic() + self.timeout_s
         try:
-            async with self.client.stream("POST", self.url, json=payload, headers=self._headers()) as response:
+            async with self.client.stream("POST", self.base + path, json=payload,
+                                          headers=self._headers()) as response:
                 if response.status_code >= 400:
                     raise await self._failed(response)
                 async for line in response.aiter_lines():

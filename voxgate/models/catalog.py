@@ -19,6 +19,7 @@ BUILTIN_CATALOG = Path(__file__).with_name("catalog.toml")
 ENGINES = {"faster-whisper": "transcription", "piper": "speech", "kokoro": "speech", "llama-cpp": "chat",
            "openai-compatible": "chat", "sentence-transformer": "embedding"}
 REMOTE = frozenset({"openai-compatible"})  # engines that forward to a server: no weights, a `base_url`
+REMOTE_TASKS = frozenset({"chat", "embedding", "image"})  # what an upstream entry may serve (its `task`)
 LOCATIONS = ("voices_archive",)  # options that name files: resolved like `path`, and needed like it
 
 
@@ -113,6 +114,9 @@ def _parse_model(raw: dict[str, Any], base: Path) -> ModelSpec:
         raise CatalogError(f"catalog entry {raw.get('id', '?')!r} lacks {exc.args[0]!r}") from None
     if engine not in ENGINES:
         raise CatalogError(f"model {model_id!r}: unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    task = str(raw.get("task", ENGINES[engine]))
+    if task != ENGINES[engine] and not (engine in REMOTE and task in REMOTE_TASKS):
+        raise CatalogError(f"model {model_id!r}: engine {engine!r} cannot serve task {task!r}")
     join = None
     if "join" in raw:
         j = raw["join"]
@@ -133,7 +137,7 @@ def _parse_model(raw: dict[str, Any], base: Path) -> ModelSpec:
     return ModelSpec(
         id=model_id,
         engine=engine,
-        task=str(raw.get("task", ENGINES[engine])),
+        task=task,
         path=path,
         owned_by=str(raw.get("owned_by", "voxgate")),
         description=str(raw.get("description", "")),

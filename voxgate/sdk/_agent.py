@@ -1,6 +1,6 @@
-"""The surface beyond audio, on both clients: `client.chat.completions.create(...)` and
-`client.embeddings.create(...)` (the openai SDK's calls), and `client.voice.pipeline.create(pipeline_id=...,
-file=...)`, a spoken turn as typed events."""
+"""The surface beyond audio, on both clients: `client.chat.completions.create(...)`,
+`client.responses.create(...)` and `client.embeddings.create(...)` (the openai SDK's calls), and
+`client.voice.pipeline.create(pipeline_id=..., file=...)`, a spoken turn as typed events."""
 
 from __future__ import annotations
 
@@ -151,4 +151,33 @@ class AsyncEmbeddings:
         body = {"model": self._client.resolve_model(model), "input": input if isinstance(input, str) else list(input),
                 "encoding_format": encoding_format, "dimensions": dimensions}
         return await self._client.request(_calls.embeddings_call(body=body, options=_options(
+            extra_headers, extra_body, timeout, idempotency_key)))
+
+
+class Responses:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, *, input: str | Sequence[Mapping[str, Any]], model: str | None = None, stream: bool = False,
+               extra_headers: Mapping[str, str] | None = None, extra_body: Mapping[str, Any] | None = None,
+               timeout: TimeoutTypes = UNSET, idempotency_key: str | None = None, **fields: Any) -> Any:
+        """A `Response`, or with `stream=True` a Stream of `ResponseEvent`s. instructions, max_output_tokens,
+        temperature, previous_response_id, store, ... pass as keywords."""
+        body = {"model": self._client.resolve_model(model), "input": input if isinstance(input, str)
+                else [dict(i) for i in input], "stream": stream or None, **fields}
+        return self._client.request(_calls.responses_call(body=body, options=_options(
+            extra_headers, extra_body, timeout, idempotency_key)))
+
+
+class AsyncResponses:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(self, *, input: str | Sequence[Mapping[str, Any]], model: str | None = None,
+                     stream: bool = False, extra_headers: Mapping[str, str] | None = None,
+                     extra_body: Mapping[str, Any] | None = None, timeout: TimeoutTypes = UNSET,
+                     idempotency_key: str | None = None, **fields: Any) -> Any:
+        body = {"model": self._client.resolve_model(model), "input": input if isinstance(input, str)
+                else [dict(i) for i in input], "stream": stream or None, **fields}
+        return await self._client.request(_calls.responses_call(body=body, options=_options(
             extra_headers, extra_body, timeout, idempotency_key)))

@@ -19,7 +19,7 @@ import httpx
 
 from voxgate import webhooks as _webhooks
 from voxgate.sdk import _calls
-from voxgate.sdk._agent import AsyncChat, AsyncEmbeddings, AsyncVoiceAgent
+from voxgate.sdk._agent import AsyncChat, AsyncEmbeddings, AsyncResponses, AsyncVoiceAgent
 from voxgate.sdk._base import DEFAULT_TIMEOUT, BaseClient, Transient, connection_error
 from voxgate.sdk._calls import UNSET, Call, Options, StreamEvent, TimeoutTypes, TranscriptionResult
 from voxgate.sdk._files import FileTypes
@@ -83,6 +83,7 @@ class AsyncClient(BaseClient):
         self.chat = AsyncChat(self)
         self.voice = AsyncVoiceAgent(self)
         self.embeddings = AsyncEmbeddings(self)
+        self.responses = AsyncResponses(self)
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -27,6 +27,8 @@ from voxgate.sdk.types import (
     PipelineReplyDeltaEvent,
     PipelineRun,
     PipelineTranscriptEvent,
+    Response,
+    ResponseEvent,
     Text,
     Transcription,
     TranscriptionDiarized,
@@ -410,4 +412,12 @@ def embeddings_call(*, body: Mapping[str, Any], options: Options) -> Call[Create
     payload.update(options.extra_body or {})
     call: Call[CreateEmbeddingResponse] = Call("POST", "embeddings", parse=_one(CreateEmbeddingResponse),
                                                json=payload)
+    return _apply(call, options, post=True)
+
+
+def responses_call(*, body: Mapping[str, Any], options: Options) -> Call[Any]:
+    payload = {k: v for k, v in body.items() if v is not None}
+    payload.update(options.extra_body or {})
+    call: Call[Any] = Call("POST", "responses", parse=_one(Response), json=payload,
+                           events=ResponseEvent.from_dict if payload.get("stream") else None)
     return _apply(call, options, post=True)

@@ -18,7 +18,7 @@ import httpx
 
 from voxgate import webhooks as _webhooks
 from voxgate.sdk import _calls
-from voxgate.sdk._agent import Chat, Embeddings, VoiceAgent
+from voxgate.sdk._agent import Chat, Embeddings, Responses, VoiceAgent
 from voxgate.sdk._base import DEFAULT_TIMEOUT, BaseClient, Transient, connection_error
 from voxgate.sdk._calls import UNSET, Call, Options, StreamEvent, TimeoutTypes, TranscriptionResult
 from voxgate.sdk._files import FileTypes
@@ -82,6 +82,7 @@ class Client(BaseClient):
         self.chat = Chat(self)
         self.voice = VoiceAgent(self)
         self.embeddings = Embeddings(self)
+        self.responses = Responses(self)
 
     def close(self) -> None:
         self._http.close()

@@ -49,6 +49,8 @@ __all__ = [
     "PipelineRun",
     "Embedding",
     "CreateEmbeddingResponse",
+    "Response",
+    "ResponseEvent",
 ]
 
 T = TypeVar("T")
@@ -581,3 +583,42 @@ class CreateEmbeddingResponse(BaseType):
         usage = data.get("usage")
         return {"data": _list(Embedding, data.get("data")) or [],
                 "usage": CompletionUsage.from_dict(usage) if isinstance(usage, dict) else None}
+
+
+# ---- the Responses API ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Response(BaseType):
+    """A `response` object; `output_text` joins its output text, as the openai SDK's property does."""
+
+    id: str
+    model: str
+    status: str = "completed"
+    object: Literal["response"] = "response"
+    created_at: int = 0
+    output: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    previous_response_id: str | None = None
+    incomplete_details: dict[str, Any] | None = None
+
+    @property
+    def output_text(self) -> str:
+        return "".join(part.get("text", "") for item in self.output if item.get("type") == "message"
+                       for part in item.get("content") or [] if part.get("type") == "output_text")
+
+
+@dataclass
+class ResponseEvent(BaseType):
+    """One event of a streamed response (`response.output_text.delta`, `response.completed`, ...): `delta` is
+    set on deltas, `response` on the created / completed ones; `to_dict()` has every field."""
+
+    type: str
+    sequence_number: int = 0
+    delta: str | None = None
+    response: Response | None = None
+
+    @classmethod
+    def _convert(cls, data: dict[str, Any]) -> dict[str, Any]:
+        found = data.get("response")
+        return {"response": Response.from_dict(found) if isinstance(found, dict) else None}

@@ -478,3 +478,23 @@ class PipelineStore(Protocol):
 
     def save_history(self, key_id: str, conversation_id: str, pipeline_id: str,
                      messages: list[dict[str, str]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class StoredConversation:
+    """A Responses API response kept so `previous_response_id` can continue from it: the messages so far."""
+
+    id: str
+    key_id: str
+    messages: list[dict[str, str]]
+    created_at: float
+
+
+class ResponseStore(Protocol):
+    """Responses of each key, by id, for `previous_response_id`. Calls block."""
+
+    def save(self, record: StoredConversation) -> None: ...
+
+    def get(self, key_id: str, response_id: str) -> StoredConversation | None: ...
+
+    def purge(self, older_than: float) -> int: ...
