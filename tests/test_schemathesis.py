@@ -15,7 +15,7 @@ from hypothesis.errors import Unsatisfiable
 
 from tests.conftest import LiveServer, start_server, stop_server
 
-EXAMPLES = 25  # per operation and mode (valid, then invalid data): bounded, the run takes under a minute
+EXAMPLES = 20  # per operation and mode (valid, then invalid data): bounded, the run takes under a minute
 
 
 @pytest.fixture(scope="module")
