@@ -61,7 +61,8 @@ def test_streaming_gives_the_same_answer_chunk_by_chunk(client: openai.OpenAI) -
 
 def test_max_tokens_stop_and_seed_are_honoured(client: openai.OpenAI) -> None:
     count = [{"role": "user", "content": "Count from one to twenty, separated by commas."}]
-    short = client.chat.completions.create(model=MODEL, messages=count, max_completion_tokens=5)  # type: ignore[arg-type]
+    short = client.chat.completions.create(model=MODEL, messages=count, max_completion_tokens=5,  # type: ignore[arg-type]
+                                           temperature=0)
     assert short.usage.completion_tokens <= 5 and short.choices[0].finish_reason == "length"  # type: ignore[union-attr]
     stopped = client.chat.completions.create(model=MODEL, messages=count, max_tokens=60, temperature=0,  # type: ignore[arg-type]
                                              stop=["five", "5"])
