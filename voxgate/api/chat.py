@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from voxgate.api.context import AppContext, get_ctx, require_key
-from voxgate.api.sse import DONE, sse_event
+from voxgate.api.sse import DONE, sse_event, with_first
 from voxgate.errors import APIError
 from voxgate.gateway.auth import Principal
 from voxgate.gateway.call import call_of
@@ -61,14 +61,8 @@ async def _events(ctx: AppContext, request: Request, turn: ChatTurn, first: dict
     generated = 0
     usage: Any = None
 
-    async def all_chunks() -> AsyncIterator[dict[str, Any]]:
-        if first is not None:
-            yield first
-        async for chunk in chunks:
-            yield chunk
-
     try:
-        async for chunk in all_chunks():
+        async for chunk in with_first(first, chunks):
             if chunk.get("usage"):
                 usage = chunk["usage"]
                 if not turn.include_usage:

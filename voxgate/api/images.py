@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from voxgate.api.context import get_ctx, require_key
-from voxgate.api.sse import sse_event
+from voxgate.api.sse import sse_event, with_first
 from voxgate.errors import APIError, bad_request
 from voxgate.gateway.auth import Principal
 from voxgate.gateway.call import call_of
@@ -34,9 +34,7 @@ class ImageBody(BaseModel):
 async def _events(request: Request, first: dict[str, Any] | None,
                   events: AsyncGenerator[dict[str, Any], None]) -> AsyncIterator[bytes]:
     try:
-        if first is not None:
-            yield sse_event(first)
-        async for event in events:
+        async for event in with_first(first, events):
             yield sse_event(event)
     except APIError as exc:
         get_ctx(request).gateway.mark_failed(request)

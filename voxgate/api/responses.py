@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from voxgate.api.chat import used_tokens
 from voxgate.api.context import AppContext, get_ctx, require_key
-from voxgate.api.sse import sse_event
+from voxgate.api.sse import sse_event, with_first
 from voxgate.errors import APIError
 from voxgate.gateway.auth import Principal
 from voxgate.gateway.call import call_of
@@ -63,14 +63,8 @@ async def _events(request: Request, t: _Turn, first: dict[str, Any] | None,
         yield sse_event(event)
     text, finish, usage, generated = "", None, None, 0
 
-    async def all_chunks() -> AsyncIterator[dict[str, Any]]:
-        if first is not None:
-            yield first
-        async for chunk in chunks:
-            yield chunk
-
     try:
-        async for chunk in all_chunks():
+        async for chunk in with_first(first, chunks):
             usage = chunk.get("usage") or usage
             for choice in chunk.get("choices") or []:
                 finish = choice.get("finish_reason") or finish
