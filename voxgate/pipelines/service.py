@@ -89,7 +89,11 @@ class VoicePipeline:
     # -- the turn -------------------------------------------------------------------------------------------
 
     def hear(self, pipeline: Pipeline, audio: PcmFile, label: str = "") -> Heard:
-        """The user's words (blocking); silence or no words is a 400 before any LLM call."""
+        """The user's words (blocking); silence or no words is a 400 before any LLM call. The LLM and TTS
+        engines are loaded here too, in this thread, so `answer` never loads a model on the event loop."""
+        _, llm, tts = self.specs(pipeline)
+        self.chat.engine(llm)
+        self.speech.engine(tts)
         transcript = self.transcription.transcribe(audio, self.stt_request(pipeline), label=label)
         text = transcript.text.strip()
         if not text:
