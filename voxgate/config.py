@@ -84,6 +84,23 @@ class EmbeddingSettings(BaseSettings):
     max_tokens: int = Field(32_768, ge=1)  # tokens in all of them (each is cut at the model's own limit first)
 
 
+class RealtimeSettings(BaseSettings):
+    """Realtime WebSocket sessions (voxgate.realtime): what one session may hold and how drafts are decoded."""
+
+    model_config = _section("VOXGATE_REALTIME_")
+
+    max_session_s: float = Field(3600.0, gt=0)  # a session is closed after this long (OpenAI: 60 minutes)
+    idle_timeout_s: float = Field(60.0, gt=0)  # no client message for this long closes the session
+    max_message_bytes: int = Field(4 * 1024 * 1024, gt=0)  # one WebSocket message (a base64 append)
+    max_buffer_s: float = Field(120.0, gt=0)  # uncommitted audio (manual commit); more appends get an error
+    max_turn_s: float = Field(30.0, gt=1)  # server_vad commits a turn that runs longer, and starts the next
+    max_sessions_per_key: int = Field(4, ge=1)  # open sessions per key; more are refused (429)
+    max_pending_events: int = Field(1024, ge=16)  # server events queued for a slow reader before it is dropped
+    draft_interval_s: float = Field(0.5, gt=0)  # new audio between two draft decodes of the open turn
+    draft_model: str = ""  # a faster model for English drafts (e.g. whisper-tiny.en); empty: the session's model
+    credit_block_s: float = Field(60.0, gt=0)  # audio seconds held on a credit-limited key at a time
+
+
 class ConnectionSettings(BaseSettings):
     """How long and how much a client may take to send a request (voxgate.transport)."""
 
@@ -119,6 +136,7 @@ class AsrSettings(BaseSettings):
     workers: int = Field(0, ge=0)  # CTranslate2 replicas decoding in parallel
     batch_size: int = Field(0, ge=0)  # windows per batch
     coverage: bool = True  # re-decode VAD speech that a long-form window's words left bare
+    short_window_s: float = Field(15.0, ge=15.0, le=30.0)  # audio this short is encoded at this length, not 30 s
 
 
 class JobSettings(BaseSettings):
@@ -209,6 +227,7 @@ class Settings(BaseModel):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     pipelines: PipelineSettings = Field(default_factory=PipelineSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -254,7 +273,7 @@ class Settings(BaseModel):
 
 _SECTIONS: tuple[type[BaseSettings], ...] = (ServerSettings, LimitSettings, ConnectionSettings, GatewaySettings,
                                              AsrSettings, JobSettings, WebhookSettings, VoiceSettings,
-                                             LlmSettings, PipelineSettings, EmbeddingSettings)
+                                             LlmSettings, PipelineSettings, EmbeddingSettings, RealtimeSettings)
 
 
 def secret(name: str) -> str | None:

@@ -96,15 +96,17 @@ def plan_windows(audio: Samples, vad: VadParams, params: ChunkParams | None = No
 
 def transcribe(engine: WhisperEngine, audio: Samples, opts: DecodeOptions, vad: VadParams | None = None, *,
                on_segment: Callable[[Segment], None] | None = None, on_progress: Progress | None = None,
-               cancel: threading.Event | None = None, label: str = "", coverage: bool = True) -> Transcript:
+               cancel: threading.Event | None = None, label: str = "", coverage: bool = True,
+               background: bool = False) -> Transcript:
     """Transcribe `audio`; windows of ≤30 s decode in one pass unless `vad` asks for chunking. With
-    `coverage`, chunked windows are aligned and speech their words left bare is decoded again."""
+    `coverage`, chunked windows are aligned and speech their words left bare is decoded again. A `background`
+    request (a realtime draft) is decoded only when no other request has a window waiting."""
     if vad is None and len(audio) > WINDOW_SAMPLES:
         vad = VadParams()
     slot = LanguageSlot(opts.language, opts.languages)
     stop = threading.Event()
     handoff: Handoff = queue.Queue()
-    lane = engine.scheduler.lane(eager=on_segment is not None)
+    lane = engine.scheduler.lane(eager=on_segment is not None, background=background)
 
     def redecode(chunk: Chunk) -> WindowResult:
         """Decode one bare stretch at once, ahead of the lane's queue (the collector waits for it)."""

@@ -22,10 +22,11 @@ log = logging.getLogger("voxgate.asr.scheduler")
 class Lane:
     """One request's queue of windows, in file order."""
 
-    def __init__(self, scheduler: BatchScheduler, limit: int, eager: bool = False) -> None:
+    def __init__(self, scheduler: BatchScheduler, limit: int, eager: bool = False, background: bool = False) -> None:
         self.scheduler = scheduler
         self.limit = limit
         self.eager = eager  # someone is watching (streaming): send the first window alone, for a quick first result
+        self.background = background  # only when no other lane has a window ready (realtime drafts)
         self.taken = 0
         self.queue: deque[tuple[Window, Future[WindowResult]]] = deque()
         self.closed = False  # the producer has submitted everything
@@ -92,8 +93,8 @@ class BatchScheduler:
         for t in self.threads:
             t.start()
 
-    def lane(self, limit: int | None = None, eager: bool = False) -> Lane:
-        lane = Lane(self, limit or 2 * self.batch_size, eager)
+    def lane(self, limit: int | None = None, eager: bool = False, background: bool = False) -> Lane:
+        lane = Lane(self, limit or 2 * self.batch_size, eager, background)
         with self.cond:
             self.lanes.append(lane)
         return lane
@@ -133,6 +134,8 @@ class BatchScheduler:
         n = len(self.lanes)
         order = [self.lanes[(self.turn + i) % n] for i in range(n)]
         order = [ln for ln in order if self._ready(ln)]
+        if any(not ln.background for ln in order):  # drafts wait for every other request's windows
+            order = [ln for ln in order if not ln.background]
         fresh = [ln for ln in order if ln.closed and ln.taken == 0]
         if fresh:  # requests not started whose work is all known (short files) go first, among themselves
             order = fresh

@@ -34,10 +34,11 @@ class DecodeOptions:
     timings: bool = False  # segment times wanted (verbose_json, srt, vtt, diarized_json): align words
     beam_size: int = 5
     best_of: int = 5
+    fallback: bool = True  # decode a failed window again hotter (off for throwaway drafts)
 
     def temperatures(self) -> tuple[float, ...]:
         # OpenAI semantics: 0 means "decide for me" (greedy with fallback), anything else is fixed.
-        return FALLBACK_TEMPERATURES if self.temperature == 0 else (self.temperature,)
+        return FALLBACK_TEMPERATURES if self.temperature == 0 and self.fallback else (self.temperature,)
 
 
 class LanguageSlot:
@@ -77,7 +78,7 @@ class LanguageSlot:
 class Window:
     """One decoding job: a ≤30 s window's features and how to decode them."""
 
-    features: np.ndarray | None  # (n_mels, 3000) log-mel; None once encoded
+    features: np.ndarray | None  # (n_mels, frames) log-mel, 3000 frames for 30 s; None once encoded
     duration: float  # seconds of real audio in the window
     opts: DecodeOptions
     language: LanguageSlot
@@ -99,7 +100,16 @@ class Window:
         """Windows decode together only with equal generation settings (CTranslate2 also needs the
         start-of-transcript token at one position, hence the prompt length)."""
         o = self.opts
-        return o.beam_size, self.temperature, o.best_of, len(self.prompt_tokens), self.encoded is None
+        return o.beam_size, self.temperature, o.best_of, len(self.prompt_tokens), self.encoded is None, self.frames
+
+    @property
+    def frames(self) -> int:
+        """Mel frames the encoder sees (3000 for a full 30 s window): windows batch only with equal sizes."""
+        if self.features is not None:
+            return int(self.features.shape[-1])
+        if self.encoded is not None:
+            return int(self.encoded.shape[0]) * 2
+        return 3000
 
 
 @dataclass

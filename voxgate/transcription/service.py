@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ class TranscriptionService:
 
     def engine(self, spec: ModelSpec) -> WhisperEngine:
         load = functools.partial(WhisperEngine.load, cpu_threads=self.cpu_threads, workers=self.settings.workers,
-                                 batch_size=self.settings.batch_size)
+                                 batch_size=self.settings.batch_size, short_window_s=self.settings.short_window_s)
         return self.registry.get(spec, load)
 
     def declared_seconds(self, path: Path) -> float | None:
@@ -100,6 +101,15 @@ class TranscriptionService:
             for out in streamer.flush():
                 on_segment(out)
         return enrich(transcript, opts, speakers) if opts.active else transcript
+
+    def draft(self, audio: np.ndarray, request: TranscriptionRequest) -> str:
+        """A quick look at audio still being spoken (realtime deltas): greedy, one pass, no fallback, no
+        enrichment; the finished turn goes through `transcribe`."""
+        spec = self.model(request)
+        self.inferences.add(spec.id)
+        opts = replace(request.decode_options(), beam_size=1, best_of=1, fallback=False, word_timestamps=False,
+                       timings=False)
+        return asr.transcribe(self.engine(spec), asr.ArraySamples(audio), opts, coverage=False, background=True).text
 
     @staticmethod
     def render(transcript: Transcript, request: TranscriptionRequest,
