@@ -16,8 +16,8 @@ SHARED = {"voxgate", "errors", "transcript", "webhooks"}
 # Composition roots: they build and wire everything, so they may import any layer.
 ROOTS = {"app", "cli", "__main__"}
 ALLOWED: dict[str, set[str]] = {
-    "api": {"gateway", "transcription", "tts", "voicematch", "llm", "pipelines", "embeddings", "models", "jobs",
-            "audio", "config"},
+    "api": {"gateway", "transcription", "tts", "voicematch", "llm", "pipelines", "embeddings", "realtime", "models",
+            "jobs", "audio", "config"},
     "gateway": {"store", "models", "config"},
     "jobs": {"transcription", "gateway", "store", "config"},
     "transcription": {"asr", "diarize", "redact", "audio", "models", "config"},
@@ -30,6 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     "embeddings": {"models"},
     # a spoken turn: the three use cases it chains; `store` for the Pipeline record only (it stores nothing)
     "pipelines": {"transcription", "llm", "tts", "audio", "models", "store"},
+    # live sessions: the transcription use case, Silero from asr for server_vad, a pipeline's turn for
+    # conversations (`store` for the Pipeline record only), `config` for its bounds
+    "realtime": {"transcription", "asr", "pipelines", "audio", "models", "store", "config"},
     "audio": set(),
     "models": set(),
     "store": set(),

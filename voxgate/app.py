@@ -19,6 +19,7 @@ from voxgate.api import (
     jobs,
     models,
     pipelines,
+    realtime,
     responses,
     speech,
     transcriptions,
@@ -39,6 +40,7 @@ from voxgate.gateway.pipelines import PipelineLibrary
 from voxgate.gateway.policy import Gateway
 from voxgate.gateway.request_ids import RequestIdMiddleware
 from voxgate.gateway.responses import ResponseLog
+from voxgate.gateway.sessions import SessionCap
 from voxgate.gateway.voices import VoiceLibrary
 from voxgate.jobs import JobService
 from voxgate.llm import ChatService
@@ -140,7 +142,8 @@ def build_context(settings: Settings) -> AppContext:
                           settings.embeddings.max_tokens)),
                       responses=ResponseLog(SqliteResponseStore(db), settings.llm.response_history,
                                             settings.llm.response_retention_days),
-                      jobs=jobs_service, warmup=warmup)
+                      jobs=jobs_service, warmup=warmup,
+                      realtime_sessions=SessionCap(settings.realtime.max_sessions_per_key))
 
 
 @asynccontextmanager
@@ -163,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctx = build_context(settings)
     install_error_handlers(app)
     for module in (health, models, speech, voices, transcriptions, chat, responses, pipelines, embeddings, images,
-                   admin, usage, jobs, webhooks):
+                   admin, usage, jobs, webhooks, realtime):
         app.include_router(module.router)
     if settings.gateway.enabled:  # idempotency, metering, rate-limit headers (inside the intake middleware)
         app.add_middleware(GatewayMiddleware, gateway=app.state.ctx.gateway)

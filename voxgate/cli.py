@@ -86,7 +86,7 @@ def serve(host: str | None = typer.Option(None, help="Bind address (VOXGATE_HOST
         console.print("Get an API key with: [cyan].venv/bin/voxgate keys create --name me[/cyan] "
                       "(or set VOXGATE_BOOTSTRAP_KEY)")
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False,
-                http=guarded_protocol(settings.connections))
+                http=guarded_protocol(settings.connections), ws_max_size=settings.realtime.max_message_bytes)
 
 
 @keys_app.command("create")

@@ -15,6 +15,7 @@ from voxgate.gateway.auth import Principal
 from voxgate.gateway.pipelines import PipelineLibrary
 from voxgate.gateway.policy import Gateway
 from voxgate.gateway.responses import ResponseLog
+from voxgate.gateway.sessions import SessionCap
 from voxgate.gateway.voices import VoiceLibrary
 from voxgate.jobs import JobService
 from voxgate.llm import ChatService
@@ -46,6 +47,7 @@ class AppContext:
     responses: ResponseLog  # what previous_response_id continues
     jobs: JobService | None = None  # async jobs and webhooks
     warmup: Warmup = field(default_factory=lambda: Warmup([]))  # default models, loaded at start
+    realtime_sessions: SessionCap = field(default_factory=lambda: SessionCap(4))  # open realtime sessions per key
 
     def inference_counts(self) -> dict[str, int]:
         """Engine runs per model since start-up, over every service that counts them."""

@@ -35,6 +35,9 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -73,3 +76,24 @@ class RequestIdMiddleware:
             access.ms = round((time.perf_counter() - started) * 1000, 1)
             log.info(access.line())
 
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket session is one request: its id on the handshake's answer, one access line when it ends."""
+        access = AccessLog(request_id=new_request_id(), method="WEBSOCKET", route=scope.get("path"))
+        attach(scope, Call(access=access))
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] in ("websocket.accept", "websocket.http.response.start"):
+                if message["type"] == "websocket.http.response.start":
+                    access.status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", access.request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            access.ms = round((time.perf_counter() - started) * 1000, 1)
+            log.info(access.line())
