@@ -79,7 +79,9 @@ def update_key(key_id: str, body: KeyUpdate, request: Request) -> dict[str, Any]
         changes["add_credits"] = body.add_credits
     if changes.get("name", "") is None or changes.get("admin", False) is None:
         raise bad_request("name and admin cannot be null")
-    return ctx.accounts.update_key(key_id, **changes).public()
+    updated = ctx.accounts.update_key(key_id, **changes).public()
+    ctx.gateway.forget_keys()
+    return updated
 
 
 @router.delete("/keys/{key_id}")
@@ -89,7 +91,9 @@ def delete_key(key_id: str, request: Request) -> dict[str, Any]:
 
 @router.post("/keys/{key_id}/revoke")
 def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
-    get_ctx(request).accounts.revoke_key(key_id)
+    ctx = get_ctx(request)
+    ctx.accounts.revoke_key(key_id)
+    ctx.gateway.forget_keys()
     return {"id": key_id, "object": "api_key.revoked", "revoked": True}
 
 

@@ -61,7 +61,8 @@ class IntakeMiddleware:
             await self._refuse(send, APIError(401, "missing API key: send 'Authorization: Bearer <key>'",
                                               code="missing_api_key"), call)
             return
-        principal = await anyio.to_thread.run_sync(self.gateway.identify_token, authorization)
+        principal = self.gateway.identify_known(authorization) or \
+            await anyio.to_thread.run_sync(self.gateway.identify_token, authorization)
         if principal is None:
             await self._refuse(send, APIError(401, "invalid API key", code="invalid_api_key"), call)
             return

@@ -7,6 +7,7 @@ Handlers stay thin: `ctx.gateway.authorize_model(principal, name)` before resolv
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from starlette.requests import HTTPConnection
 
 from voxgate.config import GatewaySettings
 from voxgate.errors import APIError
-from voxgate.gateway.auth import Principal, authenticate, bearer_token, identify
+from voxgate.gateway.auth import BOOTSTRAP, Principal, authenticate, bearer_token, identify
 from voxgate.gateway.call import Call, Meter, Stage, call_of
 from voxgate.gateway.pricing import UNITS, cost_nano, decoding_hold, price_nano
 from voxgate.gateway.ratelimit import InMemoryRateLimiter, RateDecision
@@ -34,10 +35,12 @@ from voxgate.store.interfaces import (
     Settlement,
     StoredResponse,
 )
-from voxgate.store.keys import from_nano
+from voxgate.store.keys import from_nano, hash_key
 
 log = logging.getLogger("voxgate.gateway")
 
+KEY_CACHE_S = 1.0  # how long a verified key is trusted without asking the store again
+KEY_CACHE_SIZE = 10_000
 HEARTBEAT_S = 5.0  # how often a running idempotent request proves it is alive
 STALE_S = 30.0  # a running claim without a heartbeat this long was abandoned by a dead process
 PURGE_EVERY_S = 600.0
@@ -61,15 +64,42 @@ class Gateway:
         self.max_body = max_body  # an idempotent request's body is read (and fingerprinted) up to this
         self._events: dict[tuple[str, str], asyncio.Event] = {}
         self._last_purge = 0.0
+        # keys verified in the last KEY_CACHE_S, by the token's SHA-256: most requests skip the thread hop and the
+        # lookup; a key changed or revoked here is forgotten at once, elsewhere (the CLI) within KEY_CACHE_S
+        self._known: dict[str, tuple[float, Principal]] = {}
 
     # -- who is calling -------------------------------------------------------------------------
 
     def identify_token(self, authorization: str) -> Principal | None:
+        """Who the header's key stands for (None: nobody); blocking, it may read the key store."""
         token = bearer_token(authorization)
         if token is None:
             return None
-        return identify(token, self.keys, self.settings.bootstrap_key, self.settings.default_rpm,
-                        self.settings.default_concurrency, self.pipelines)
+        principal = identify(token, self.keys, self.settings.bootstrap_key, self.settings.default_rpm,
+                             self.settings.default_concurrency, self.pipelines)
+        if principal is not None and principal is not BOOTSTRAP:
+            if len(self._known) >= KEY_CACHE_SIZE:
+                self._known.clear()
+            self._known[hash_key(token)] = (time.monotonic() + KEY_CACHE_S, principal)
+        return principal
+
+    def identify_known(self, authorization: str) -> Principal | None:
+        """`identify_token` without I/O, for the event loop: the bootstrap key, or a key verified moments ago;
+        None means "look it up"."""
+        token = bearer_token(authorization)
+        if token is None:
+            return None
+        bootstrap = self.settings.bootstrap_key
+        if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
+            return BOOTSTRAP
+        known = self._known.get(hash_key(token))
+        if known is None or known[0] < time.monotonic():
+            return None
+        return known[1]
+
+    def forget_keys(self) -> None:
+        """A key or pipeline changed: verify every key afresh."""
+        self._known.clear()
 
     async def admit(self, request: HTTPConnection, *, slot: bool = True) -> Principal:
         """The `require_key` dependency: authenticate (401), then take a rate token and a slot (429).
