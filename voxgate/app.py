@@ -8,15 +8,19 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.staticfiles import StaticFiles
 
 from voxgate import __version__
 from voxgate.api import (
     admin,
     chat,
+    docs,
     embeddings,
     health,
     images,
     jobs,
+    metrics,
     models,
     pipelines,
     realtime,
@@ -29,6 +33,8 @@ from voxgate.api import (
 )
 from voxgate.api.context import AppContext
 from voxgate.api.errors import install_error_handlers
+from voxgate.api.openapi import install_openapi
+from voxgate.asr import WhisperEngine
 from voxgate.config import Settings, secret
 from voxgate.diarize.embedding import SpeakerEmbedder
 from voxgate.embeddings import EmbeddingService
@@ -44,6 +50,7 @@ from voxgate.gateway.sessions import SessionCap
 from voxgate.gateway.voices import VoiceLibrary
 from voxgate.jobs import JobService
 from voxgate.llm import ChatService
+from voxgate.metrics import Metrics, Sources
 from voxgate.models.catalog import Catalog
 from voxgate.models.registry import ModelRegistry
 from voxgate.models.warmup import Warmup
@@ -59,6 +66,11 @@ from voxgate.store.voices import SqliteVoiceStore
 from voxgate.transcription import TranscriptionService
 from voxgate.tts.service import SpeechService
 from voxgate.voicematch import VoiceMatcher
+
+# what a browser page may read of an answer, beyond the CORS-safelisted headers
+EXPOSED_HEADERS = ["x-request-id", "x-client-request-id", "x-credits-used", "idempotent-replayed", "retry-after",
+                   "retry-after-ms", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                   "x-ratelimit-reset-requests", "x-voxgate-voice", "content-disposition"]
 
 
 def transcription_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) -> TranscriptionService:
@@ -132,7 +144,7 @@ def build_context(settings: Settings) -> AppContext:
         loaders.append(lambda: chat_models.engine(catalog.default("chat")))
     warmup = Warmup(loaders)
     voice = VoicePipeline(transcription, chat_models, speech)
-    return AppContext(settings=settings, catalog=catalog, registry=registry, gateway=gateway,
+    context = AppContext(settings=settings, catalog=catalog, registry=registry, gateway=gateway,
                       accounts=Accounts(keys, gateway_store, catalog, pipeline_store), transcription=transcription,
                       speech=speech, voices=VoiceLibrary(SqliteVoiceStore(db), settings.voices.max_per_key),
                       matcher=voice_matcher(settings, speech), chat=chat_models,
@@ -143,7 +155,22 @@ def build_context(settings: Settings) -> AppContext:
                       responses=ResponseLog(SqliteResponseStore(db), settings.llm.response_history,
                                             settings.llm.response_retention_days),
                       jobs=jobs_service, warmup=warmup,
-                      realtime_sessions=SessionCap(settings.realtime.max_sessions_per_key))
+                      realtime_sessions=SessionCap(settings.realtime.max_sessions_per_key),
+                      metrics=build_metrics(registry, jobs_service))
+    gateway.metrics = context.metrics
+    jobs_service.on_units = context.metrics.used
+    return context
+
+
+def build_metrics(registry: ModelRegistry, jobs_service: JobService) -> Metrics:
+    """The series read at scrape time: loaded models, the ASR schedulers, jobs and deliveries by status."""
+
+    def schedulers() -> dict[str, tuple[int, int, int]]:
+        return {model: engine.load_stats() for model, engine in registry.instances().items()
+                if isinstance(engine, WhisperEngine)}
+
+    return Metrics(Sources(models=lambda: dict(registry.load_seconds), schedulers=schedulers,
+                           jobs=jobs_service.store.count_by_status, deliveries=jobs_service.deliveries.count_by_status))
 
 
 @asynccontextmanager
@@ -162,16 +189,22 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    app = FastAPI(title="voxgate", version=__version__, docs_url="/docs", redoc_url=None, lifespan=_lifespan)
+    app = FastAPI(title="voxgate", version=__version__, docs_url=None, redoc_url=None, lifespan=_lifespan)
     app.state.ctx = build_context(settings)
     install_error_handlers(app)
+    install_openapi(app)
     for module in (health, models, speech, voices, transcriptions, chat, responses, pipelines, embeddings, images,
-                   admin, usage, jobs, webhooks, realtime):
+                   admin, usage, jobs, webhooks, realtime, metrics, docs):
         app.include_router(module.router)
+    app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.ASSETS), name="docs-assets")
     if settings.gateway.enabled:  # idempotency, metering, rate-limit headers (inside the intake middleware)
         app.add_middleware(GatewayMiddleware, gateway=app.state.ctx.gateway)
     # Keys and body limits before anything reads a body.
     app.add_middleware(IntakeMiddleware, gateway=app.state.ctx.gateway, upload_limit=upload_body_limit(settings),
                        json_limit=settings.connections.max_json_bytes, sample_limit=sample_body_limit(settings))
-    app.add_middleware(RequestIdMiddleware)
+    origins = [o.strip() for o in settings.server.cors_origins.split(",") if o.strip()]
+    if origins:  # preflights are answered here, before the intake's key check (a preflight carries no key)
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
+                           expose_headers=EXPOSED_HEADERS, allow_credentials=False, max_age=600)
+    app.add_middleware(RequestIdMiddleware, metrics=app.state.ctx.metrics)
     return app

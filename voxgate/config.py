@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,6 +100,16 @@ class RealtimeSettings(BaseSettings):
     draft_interval_s: float = Field(0.5, gt=0)  # new audio between two draft decodes of the open turn
     draft_model: str = ""  # a faster model for English drafts (e.g. whisper-tiny.en); empty: the session's model
     credit_block_s: float = Field(60.0, gt=0)  # audio seconds held on a credit-limited key at a time
+
+
+class MetricsSettings(BaseSettings):
+    """GET /metrics (Prometheus): who may read it."""
+
+    model_config = _section("VOXGATE_METRICS_")
+
+    # loopback: open to clients on this machine, an admin key from anywhere else; admin: an admin key always;
+    # open: anyone who can reach the port
+    access: Literal["loopback", "admin", "open"] = "loopback"
 
 
 class ConnectionSettings(BaseSettings):
@@ -205,6 +216,9 @@ class ServerSettings(BaseSettings):
     catalog: Path | None = None  # an extra catalog TOML merged over the built-in one
     cpu_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, gt=0)  # threads per model
     log_level: str = "info"
+    # browser origins allowed to call the API (comma-separated, or *); empty: none. Keys travel in the
+    # Authorization header, never cookies, so no credentials are allowed across origins
+    cors_origins: str = ""
     # glibc malloc arenas for the server process (0: glibc's default of 8 per core). Inference runs in many
     # threads, and each arena keeps its own high-water mark: 2 held a 10-minute soak's RSS about 35% lower.
     malloc_arenas: int = Field(2, ge=0)
@@ -228,6 +242,7 @@ class Settings(BaseModel):
     pipelines: PipelineSettings = Field(default_factory=PipelineSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -273,7 +288,8 @@ class Settings(BaseModel):
 
 _SECTIONS: tuple[type[BaseSettings], ...] = (ServerSettings, LimitSettings, ConnectionSettings, GatewaySettings,
                                              AsrSettings, JobSettings, WebhookSettings, VoiceSettings,
-                                             LlmSettings, PipelineSettings, EmbeddingSettings, RealtimeSettings)
+                                             LlmSettings, PipelineSettings, EmbeddingSettings, RealtimeSettings,
+                                             MetricsSettings)
 
 
 def secret(name: str) -> str | None:

@@ -66,7 +66,13 @@ def get_key(key_id: str, request: Request) -> dict[str, Any]:
     return get_ctx(request).accounts.key(key_id).public()
 
 
-@router.api_route("/keys/{key_id}", methods=["PATCH", "POST"])
+@router.post("/keys/{key_id}", operation_id="update_key_post")
+def update_key_post(key_id: str, body: KeyUpdate, request: Request) -> dict[str, Any]:
+    """The same as PATCH, for clients that cannot send one."""
+    return update_key(key_id, body, request)
+
+
+@router.patch("/keys/{key_id}")
 def update_key(key_id: str, body: KeyUpdate, request: Request) -> dict[str, Any]:
     ctx = get_ctx(request)
     sent = body.model_fields_set

@@ -19,6 +19,7 @@ from voxgate.gateway.sessions import SessionCap
 from voxgate.gateway.voices import VoiceLibrary
 from voxgate.jobs import JobService
 from voxgate.llm import ChatService
+from voxgate.metrics import Metrics
 from voxgate.models.catalog import Catalog
 from voxgate.models.registry import ModelRegistry
 from voxgate.models.stats import InferenceCounter
@@ -48,6 +49,7 @@ class AppContext:
     jobs: JobService | None = None  # async jobs and webhooks
     warmup: Warmup = field(default_factory=lambda: Warmup([]))  # default models, loaded at start
     realtime_sessions: SessionCap = field(default_factory=lambda: SessionCap(4))  # open realtime sessions per key
+    metrics: Metrics = field(default_factory=Metrics)  # GET /metrics
 
     def inference_counts(self) -> dict[str, int]:
         """Engine runs per model since start-up, over every service that counts them."""

@@ -130,6 +130,8 @@ async def realtime(ws: WebSocket) -> None:
         await meter.take(session.spec, seconds)
 
     session.meter = take
+    kind = "conversation" if isinstance(session, ConversationSession) else "transcription"
+    ctx.metrics.realtime_sessions.labels(kind).inc()
     if isinstance(session, ConversationSession):
         session.charge = meter.charge_units
     _, protocol = _token(ws)
@@ -138,6 +140,7 @@ async def realtime(ws: WebSocket) -> None:
         call.status = call.access.status = 101
         await _serve(ws, session, meter, settings.idle_timeout_s, settings.max_session_s)
     finally:
+        ctx.metrics.realtime_sessions.labels(kind).dec()
         session.close()
         gate.close()
         await asyncio.shield(_settle(ws, session, meter))

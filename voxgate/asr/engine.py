@@ -81,6 +81,13 @@ class WhisperEngine:
                 self._scheduler = BatchScheduler(self, workers=self.workers, batch_size=self.batch_size)
             return self._scheduler
 
+    def load_stats(self) -> tuple[int, int, int]:
+        """(windows queued, batches decoded, windows decoded) of this model's scheduler, for the metrics."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return 0, 0, 0
+        return scheduler.depth(), scheduler.batches, scheduler.windows
+
     # ---- preparing windows (called by producers, outside the scheduler) ----
 
     def features(self, audio: np.ndarray) -> np.ndarray:

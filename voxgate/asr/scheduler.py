@@ -87,6 +87,7 @@ class BatchScheduler:
         self.lanes: list[Lane] = []
         self.turn = 0
         self.batches = 0
+        self.windows = 0  # windows decoded, over all batches (windows / batches: the mean batch size)
         self.busy = 0  # workers decoding right now
         self.threads = [threading.Thread(target=self._work, name=f"voxgate-asr-{i}", daemon=True)
                         for i in range(max(1, workers))]
@@ -98,6 +99,11 @@ class BatchScheduler:
         with self.cond:
             self.lanes.append(lane)
         return lane
+
+    def depth(self) -> int:
+        """Windows waiting in every lane."""
+        with self.cond:
+            return sum(len(lane.queue) for lane in self.lanes)
 
     def forget(self, lane: Lane) -> None:
         with self.cond:
@@ -203,5 +209,6 @@ class BatchScheduler:
                                 self.lanes.append(lane)
                             self.cond.notify_all()
             self.batches += 1
+            self.windows += len(windows)
             log.debug("batch of %d windows (%.1f s of audio) in %.2f s", len(windows),
                       sum(w.duration for w in windows), time.perf_counter() - started)

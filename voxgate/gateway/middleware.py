@@ -145,6 +145,8 @@ class GatewayMiddleware:
             if isinstance(outcome, Claim):
                 await self._run_claimed(scope, body.receive(receive), send, call, outcome)
             elif isinstance(outcome, APIError):
+                if gw.metrics is not None and outcome.code:
+                    gw.metrics.conflicts.labels(outcome.code).inc()
                 await self._error(scope, receive, send, call, outcome)
             else:
                 await self._replay(scope, send, call, outcome)
@@ -217,6 +219,8 @@ class GatewayMiddleware:
             end = start + REPLAY_CHUNK
             await send({"type": "http.response.body", "body": body[start:end], "more_body": end < len(body)})
         call.completed = True
+        if self.gateway.metrics is not None:
+            self.gateway.metrics.replays.inc()
         access = call.access
         access.replayed, access.original_request_id, access.model, access.units = True, record.request_id, \
             stored.model, 0

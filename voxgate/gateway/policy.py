@@ -23,6 +23,7 @@ from voxgate.gateway.auth import BOOTSTRAP, Principal, authenticate, bearer_toke
 from voxgate.gateway.call import Call, Meter, Stage, call_of
 from voxgate.gateway.pricing import UNITS, cost_nano, decoding_hold, price_nano
 from voxgate.gateway.ratelimit import InMemoryRateLimiter, RateDecision
+from voxgate.metrics import Metrics
 from voxgate.models.catalog import Catalog, ModelSpec
 from voxgate.store.interfaces import (
     Charge,
@@ -67,6 +68,7 @@ class Gateway:
         # keys verified in the last KEY_CACHE_S, by the token's SHA-256: most requests skip the thread hop and the
         # lookup; a key changed or revoked here is forgotten at once, elsewhere (the CLI) within KEY_CACHE_S
         self._known: dict[str, tuple[float, Principal]] = {}
+        self.metrics: Metrics | None = None  # set by the composition root
 
     # -- who is calling -------------------------------------------------------------------------
 
@@ -340,6 +342,9 @@ class Gateway:
                                         response=response if storable else None, charge=charge, hold=meter.held,
                                         ttl_s=self.ttl_s, more_charges=tuple(charges[1:]))
                 await anyio.to_thread.run_sync(self.store.settle, settlement)
+            if self.metrics is not None:
+                for row in charges:
+                    self.metrics.used(row.model, row.unit, row.units)
         except Exception:  # the client has its answer; a stale claim expires, so log and go on
             log.exception("settling request %s failed", call.request_id)
         finally:

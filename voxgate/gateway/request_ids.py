@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate.errors import APIError
 from voxgate.gateway.call import AccessLog, Call, attach
+from voxgate.metrics import Metrics
 
 log = logging.getLogger("voxgate.access")
 
@@ -31,8 +32,17 @@ class RequestIdMiddleware:
     """The outermost middleware: creates the request's `Call` (request id, access-log fields) and writes
     its access line when the response is over."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
+
+    def _measure(self, scope: Scope, access: AccessLog, seconds: float) -> None:
+        """Requests by route template (never the raw path: ids and 404 probes would explode the series)."""
+        if self.metrics is None:
+            return
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        self.metrics.request(template, access.method or "", access.status, access.model, seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -73,8 +83,10 @@ class RequestIdMiddleware:
                                      "headers": [(b"content-type", b"application/json")]})
                 await send({"type": "http.response.body", "body": body})
         finally:
-            access.ms = round((time.perf_counter() - started) * 1000, 1)
+            elapsed = time.perf_counter() - started
+            access.ms = round(elapsed * 1000, 1)
             log.info(access.line())
+            self._measure(scope, access, elapsed)
 
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,5 +107,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            access.ms = round((time.perf_counter() - started) * 1000, 1)
+            elapsed = time.perf_counter() - started
+            access.ms = round(elapsed * 1000, 1)
             log.info(access.line())
+            self._measure(scope, access, elapsed)

@@ -131,6 +131,8 @@ class SessionMeter:
         await anyio.to_thread.run_sync(self.gateway.store.settle,
                                        Settlement(request_id=self.request_id, charge=charge, hold=drop))
         self.charged += units
+        if self.gateway.metrics is not None:
+            self.gateway.metrics.used(spec.id, UNITS["transcription"], units)
         if drop:  # the next audio is held afresh, against the balance this charge lowered
             self.held, self.held_to = False, float(self.charged)
 
@@ -142,3 +144,5 @@ class SessionMeter:
                         unit=UNITS.get(spec.task, "units"), units=units, credits_nano=cost_nano(spec, units))
         await anyio.to_thread.run_sync(self.gateway.store.settle, Settlement(request_id=self.request_id,
                                                                              charge=charge))
+        if self.gateway.metrics is not None:
+            self.gateway.metrics.used(spec.id, charge.unit, units)

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ class JobService:
         self.deliveries = deliveries
         self.transcription = transcription
         self.credit_store = credit_store  # the gateway's store (reserve, balance), if credits are enforced
+        self.on_units: Callable[[str, str, int], None] | None = None  # (model, unit, units) of a charged job
         self.jobs_dir = jobs_dir
         self.workspace_secret = load_or_create_secret(data_dir, webhooks.secret)
         self.signer = Signer(deliveries, self.workspace_secret, webhooks.secret_grace_s)
@@ -226,6 +228,8 @@ class JobService:
 
         record = self.store.succeed(job.id, owner, dump_transcript(transcript), transcript.duration, units,
                                     follow=charge_and_announce)
+        if record is not None and self.on_units is not None:
+            self.on_units(record.model, UNITS["transcription"], units)
         self._ended(record)
         return record
 

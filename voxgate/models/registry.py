@@ -24,6 +24,7 @@ class ModelRegistry:
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
         self._loaded: dict[str, Any] = {}
+        self.load_seconds: dict[str, float] = {}  # each loaded model's load time (the metrics read it)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -42,12 +43,17 @@ class ModelRegistry:
                 path = prepare(spec, self.cache_dir)
                 found = loader(spec, path)
                 self._loaded[spec.id] = found
-                log.info("loaded model %s in %.2fs", spec.id, time.perf_counter() - started)
+                self.load_seconds[spec.id] = time.perf_counter() - started
+                log.info("loaded model %s in %.2fs", spec.id, self.load_seconds[spec.id])
         return found
 
     def loaded(self, model_id: str) -> Any | None:
         """The instance of a model already loaded, else None: no lock, no thread, for hot paths."""
         return self._loaded.get(model_id)
+
+    def instances(self) -> dict[str, Any]:
+        """Every loaded model by id (a copy)."""
+        return dict(self._loaded)
 
     def is_loaded(self, model_id: str) -> bool:
         return model_id in self._loaded

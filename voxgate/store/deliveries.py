@@ -162,6 +162,10 @@ class SqliteDeliveryStore:
                                      (delivery_id, key_id)).fetchone()
         return None if row is None else _delivery(row, self._attempts([row["id"]])[row["id"]])
 
+    def count_by_status(self) -> dict[str, int]:
+        rows = self.db.conn().execute("SELECT status, COUNT(*) AS n FROM webhook_deliveries GROUP BY status")
+        return {row["status"]: int(row["n"]) for row in rows}
+
     def list(self, key_id: str, *, job_id: str | None = None, status: str | None = None,
              limit: int = 20) -> list[Delivery]:
         sql, args = "SELECT * FROM webhook_deliveries WHERE key_id = ?", [key_id]

@@ -298,6 +298,9 @@ class JobStore(Protocol):
     def purge_finished(self, before: float) -> list[str]:
         """Delete jobs that ended before `before` (and their deliveries); returns their ids."""
 
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each status, over every key."""
+
     def claim(self, owner: str, lease_s: float) -> JobRecord | None:
         """Take the oldest queued job, atomically across threads and processes."""
 
@@ -348,6 +351,9 @@ class DeliveryStore(Protocol):
         """Take one due delivery of a key not in `busy_keys` for one attempt, for `hold_s` seconds."""
 
     def next_due_in(self, busy_keys: frozenset[str] = frozenset()) -> float | None: ...
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many webhook deliveries are in each status (pending, delivered, failed...), over every key."""
 
     def record(self, delivery: Delivery, status_code: int | None, error: str | None, duration_ms: float,
                status: str, next_attempt_at: float | None) -> None:

@@ -133,6 +133,10 @@ class SqliteJobStore:
         row = self.db.conn().execute(sql, args).fetchone()
         return None if row is None else _record(row)
 
+    def count_by_status(self) -> dict[str, int]:
+        rows = self.db.conn().execute("SELECT status, COUNT(*) AS n FROM transcription_jobs GROUP BY status")
+        return {row["status"]: int(row["n"]) for row in rows}
+
     def list_for_key(self, key_id: str, *, limit: int = 20, status: str | None = None,
              before: float | None = None) -> list[JobRecord]:
         sql = "SELECT * FROM transcription_jobs WHERE key_id = ?"
