@@ -43,7 +43,7 @@ llm-1.5b: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[llm-1_5b]"
 
 serve: $(STAMP)
-	$(BIN)/voxgate serve
+	VOXGATE_DATA_DIR=$${VOXGATE_DATA_DIR:-$(CURDIR)/.voxgate} $(BIN)/voxgate serve
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25

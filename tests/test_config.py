@@ -3,6 +3,7 @@ variable, and the paths derived from the data dir are named once."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,46 @@ def test_the_cli_reports_a_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("VOXGATE_JOB_LEASE_S", "soon")
     result = CliRunner().invoke(app, ["keys", "list"])
     assert result.exit_code == 2 and "VOXGATE_JOB_LEASE_S" in result.output
+
+
+def test_one_default_data_dir_wherever_commands_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The server and the CLI agree on a per-user data dir, not the current directory; a CLI command about to
+    create a database says where; `keys list --json` gives whole ids."""
+    from typer.testing import CliRunner
+
+    from voxgate.cli import app
+
+    monkeypatch.delenv("VOXGATE_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    assert Settings.from_env().data_dir == (tmp_path / "xdg" / "voxgate").resolve()
+    monkeypatch.chdir(tmp_path / "xdg" if (tmp_path / "xdg").exists() else tmp_path)
+    runner = CliRunner()
+    made = runner.invoke(app, ["keys", "create", "--name", "here"])
+    assert made.exit_code == 0, made.output
+    assert "creating a new, empty one" in made.output and str(tmp_path / "xdg" / "voxgate") in made.output
+    listed = runner.invoke(app, ["keys", "list", "--json"])
+    assert listed.exit_code == 0 and "creating" not in listed.output
+    keys = json.loads(listed.stdout)
+    assert [k["name"] for k in keys] == ["here"] and keys[0]["id"].startswith("key_")
+    table = runner.invoke(app, ["keys", "list"], terminal_width=60)
+    assert keys[0]["id"] in table.output  # whole, however narrow the terminal
+
+
+def test_serve_fails_on_a_busy_port_before_it_starts_anything(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        env = {**os.environ, "VOXGATE_DATA_DIR": str(tmp_path), "VOXGATE_PORT": str(port)}
+        done = subprocess.run([sys.executable, "-m", "voxgate", "serve"], env=env, capture_output=True, text=True,
+                              timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "serving on" not in done.stdout and "job runner" not in done.stdout + done.stderr
+    assert not (tmp_path / "voxgate.sqlite3").exists()  # nothing was created either

@@ -419,7 +419,6 @@ def test_cli_keys_commands(server: LiveServer) -> None:
     assert client.get("/credits", cast_to=object)["balance"] == pytest.approx(0.75)  # type: ignore[index]
     assert client.audio.transcriptions.create(model=FAST_ASR, file=SHORT_CLIP.read_bytes()).text
     assert cli("revoke", key_id).returncode == 0
-    time.sleep(1.05)  # another process revoked it: the server trusts a verified key for at most 1 s
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
 
@@ -445,11 +444,10 @@ def test_refusals_are_not_replayed_so_a_corrected_retry_runs(server: LiveServer)
 
 
 def test_a_key_changed_here_takes_effect_at_once(server: LiveServer) -> None:
-    """Verified keys are trusted for a second without a lookup; a change made through this server (revoke, a
-    new rate limit, a new scope) is not held up by that."""
+    """A key is looked up afresh on every request: a new scope or a revocation applies to the very next one."""
     key_id, key = new_key(server)
     client = keyed(server, key)
-    assert client.models.list().data  # verified, and remembered
+    assert client.models.list().data
     with admin(server) as http:
         assert http.post(f"/v1/admin/keys/{key_id}", json={"pipeline": "tts-1"}).status_code == 200
     assert {m.id for m in client.models.list().data} == {"piper-joe", "piper", "tts-1"}  # the new scope and aliases

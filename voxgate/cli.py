@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import json
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,7 +45,16 @@ def _settings() -> Settings:
 def _accounts(settings: Settings) -> Accounts:
     from voxgate.app import open_accounts  # imported here: `voxgate --help` stays fast
 
+    _say_if_new(settings)
     return open_accounts(settings)
+
+
+def _say_if_new(settings: Settings) -> None:
+    """A command about to create a database says where, so a key is not made in a directory no server reads."""
+    if not settings.db_path.exists():
+        Console(stderr=True).print(f"[yellow]no voxgate database in {settings.data_dir} yet: creating a new, empty "
+                                   "one there (the server reads VOXGATE_DATA_DIR; `make serve` uses the checkout's "
+                                   ".voxgate)[/yellow]")
 
 
 def _refused(exc: APIError) -> typer.Exit:
@@ -74,19 +84,31 @@ def serve(host: str | None = typer.Option(None, help="Bind address (VOXGATE_HOST
 
     settings = _settings()
     host = host or settings.server.host
-    port = port or settings.server.port
+    port = settings.server.port if port is None else port
     log_level = settings.server.log_level
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The port first: a busy one fails here, before anything is printed, loaded or started (the job runner).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        Console(stderr=True).print(f"[red]cannot listen on {host}:{port}: {exc.strerror or exc}[/red]")
+        raise typer.Exit(1) from None
+    port = sock.getsockname()[1]
     _limit_malloc_arenas(settings.server.malloc_arenas)
     application = create_app(settings)
+    config = uvicorn.Config(application, host=host, port=port, log_level=log_level, access_log=False,
+                            http=guarded_protocol(settings.connections),
+                            ws_max_size=settings.realtime.max_message_bytes)
     console.print(f"[bold]voxgate[/bold] serving on [cyan]http://{host}:{port}/v1[/cyan]  (data: {settings.data_dir})")
     if settings.gateway.bootstrap_key:
         console.print("API key: the value of VOXGATE_BOOTSTRAP_KEY")
     else:
-        console.print("Get an API key with: [cyan].venv/bin/voxgate keys create --name me[/cyan] "
-                      "(or set VOXGATE_BOOTSTRAP_KEY)")
-    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False,
-                http=guarded_protocol(settings.connections), ws_max_size=settings.realtime.max_message_bytes)
+        console.print(f"Get an API key with: [cyan]VOXGATE_DATA_DIR={settings.data_dir} .venv/bin/voxgate keys "
+                      "create --name me[/cyan] (or set VOXGATE_BOOTSTRAP_KEY)")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @keys_app.command("create")
@@ -110,10 +132,17 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(as_json: bool = typer.Option(False, "--json", help="One JSON object per key, ids whole")) -> None:
     """List keys (ids and prefixes only: keys are stored hashed)."""
-    table = Table("id", "name", "prefix", "admin", "pipeline", "credits", "rpm", "concurrency", "revoked")
-    for k in _accounts(_settings()).list_keys():
+    keys = _accounts(_settings()).list_keys()
+    if as_json:
+        print(json.dumps([k.public() for k in keys], indent=2))
+        return
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=max((len(k.id) for k in keys), default=2))  # never cut
+    for header in ("name", "prefix", "admin", "pipeline", "credits", "rpm", "concurrency", "revoked"):
+        table.add_column(header)
+    for k in keys:
         table.add_row(k.id, k.name, k.prefix + "…", "yes" if k.admin else "", k.pipeline or "(all)",
                       "unlimited" if k.credits is None else f"{k.credits:g}",
                       "default" if k.rpm is None else str(k.rpm),

@@ -204,6 +204,12 @@ def _parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Ne
     return tuple(networks)
 
 
+def default_data_dir() -> Path:
+    """The per-user data dir: $XDG_DATA_HOME/voxgate, else ~/.local/share/voxgate."""
+    base = os.environ.get("XDG_DATA_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".local" / "share") / "voxgate"
+
+
 class ServerSettings(BaseSettings):
     """Where voxgate listens and keeps its data."""
 
@@ -211,7 +217,9 @@ class ServerSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    data_dir: Path = Path(".voxgate")  # SQLite database, model cache, uploads, job inputs
+    # SQLite database, model cache, uploads, job inputs: one default for the server and every CLI command,
+    # wherever they are started (`make serve` passes the checkout's .voxgate)
+    data_dir: Path = Field(default_factory=lambda: default_data_dir())
     model_cache: Path | None = None  # joined weights and derived tables; default <data dir>/models
     catalog: Path | None = None  # an extra catalog TOML merged over the built-in one
     cpu_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, gt=0)  # threads per model

@@ -85,9 +85,7 @@ def update_key(key_id: str, body: KeyUpdate, request: Request) -> dict[str, Any]
         changes["add_credits"] = body.add_credits
     if changes.get("name", "") is None or changes.get("admin", False) is None:
         raise bad_request("name and admin cannot be null")
-    updated = ctx.accounts.update_key(key_id, **changes).public()
-    ctx.gateway.forget_keys()
-    return updated
+    return ctx.accounts.update_key(key_id, **changes).public()
 
 
 @router.delete("/keys/{key_id}")
@@ -97,9 +95,7 @@ def delete_key(key_id: str, request: Request) -> dict[str, Any]:
 
 @router.post("/keys/{key_id}/revoke")
 def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
-    ctx = get_ctx(request)
-    ctx.accounts.revoke_key(key_id)
-    ctx.gateway.forget_keys()
+    get_ctx(request).accounts.revoke_key(key_id)
     return {"id": key_id, "object": "api_key.revoked", "revoked": True}
 
 

@@ -71,15 +71,12 @@ async def get_pipeline(pipeline_id: str, request: Request) -> dict[str, Any]:
 @router.patch("/v1/pipelines/{pipeline_id}", dependencies=[Depends(require_admin)])
 async def update_pipeline(pipeline_id: str, body: PipelineFields, request: Request) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
-    updated = (await anyio.to_thread.run_sync(_ctx(request).pipelines.update, pipeline_id, changes)).public()
-    _ctx(request).gateway.forget_keys()  # keys scoped to it carry its models
-    return updated
+    return (await anyio.to_thread.run_sync(_ctx(request).pipelines.update, pipeline_id, changes)).public()
 
 
 @router.delete("/v1/pipelines/{pipeline_id}", dependencies=[Depends(require_admin)])
 async def delete_pipeline(pipeline_id: str, request: Request) -> dict[str, Any]:
     await anyio.to_thread.run_sync(_ctx(request).pipelines.delete, pipeline_id)
-    _ctx(request).gateway.forget_keys()
     return {"id": pipeline_id, "object": "pipeline.deleted", "deleted": True}
 
 

@@ -61,7 +61,7 @@ class IntakeMiddleware:
             await self._refuse(send, APIError(401, "missing API key: send 'Authorization: Bearer <key>'",
                                               code="missing_api_key"), call)
             return
-        principal = self.gateway.identify_known(authorization) or \
+        principal = self.gateway.identify_bootstrap(authorization) or \
             await anyio.to_thread.run_sync(self.gateway.identify_token, authorization)
         if principal is None:
             await self._refuse(send, APIError(401, "invalid API key", code="invalid_api_key"), call)

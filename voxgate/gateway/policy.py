@@ -36,12 +36,10 @@ from voxgate.store.interfaces import (
     Settlement,
     StoredResponse,
 )
-from voxgate.store.keys import from_nano, hash_key
+from voxgate.store.keys import from_nano
 
 log = logging.getLogger("voxgate.gateway")
 
-KEY_CACHE_S = 1.0  # how long a verified key is trusted without asking the store again
-KEY_CACHE_SIZE = 10_000
 HEARTBEAT_S = 5.0  # how often a running idempotent request proves it is alive
 STALE_S = 30.0  # a running claim without a heartbeat this long was abandoned by a dead process
 PURGE_EVERY_S = 600.0
@@ -65,9 +63,6 @@ class Gateway:
         self.max_body = max_body  # an idempotent request's body is read (and fingerprinted) up to this
         self._events: dict[tuple[str, str], asyncio.Event] = {}
         self._last_purge = 0.0
-        # keys verified in the last KEY_CACHE_S, by the token's SHA-256: most requests skip the thread hop and the
-        # lookup; a key changed or revoked here is forgotten at once, elsewhere (the CLI) within KEY_CACHE_S
-        self._known: dict[str, tuple[float, Principal]] = {}
         self.metrics: Metrics | None = None  # set by the composition root
 
     # -- who is calling -------------------------------------------------------------------------
@@ -77,31 +72,17 @@ class Gateway:
         token = bearer_token(authorization)
         if token is None:
             return None
-        principal = identify(token, self.keys, self.settings.bootstrap_key, self.settings.default_rpm,
-                             self.settings.default_concurrency, self.pipelines)
-        if principal is not None and principal is not BOOTSTRAP:
-            if len(self._known) >= KEY_CACHE_SIZE:
-                self._known.clear()
-            self._known[hash_key(token)] = (time.monotonic() + KEY_CACHE_S, principal)
-        return principal
+        return identify(token, self.keys, self.settings.bootstrap_key, self.settings.default_rpm,
+                        self.settings.default_concurrency, self.pipelines)
 
-    def identify_known(self, authorization: str) -> Principal | None:
-        """`identify_token` without I/O, for the event loop: the bootstrap key, or a key verified moments ago;
-        None means "look it up"."""
+    def identify_bootstrap(self, authorization: str) -> Principal | None:
+        """The operator's bootstrap key, recognised on the event loop (it needs no store); None for any other
+        key, which `identify_token` looks up afresh every time, so a change from any process applies at once."""
         token = bearer_token(authorization)
-        if token is None:
-            return None
         bootstrap = self.settings.bootstrap_key
-        if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
-            return BOOTSTRAP
-        known = self._known.get(hash_key(token))
-        if known is None or known[0] < time.monotonic():
+        if token is None or not bootstrap or not hmac.compare_digest(token.encode(), bootstrap.encode()):
             return None
-        return known[1]
-
-    def forget_keys(self) -> None:
-        """A key or pipeline changed: verify every key afresh."""
-        self._known.clear()
+        return BOOTSTRAP
 
     async def admit(self, request: HTTPConnection, *, slot: bool = True) -> Principal:
         """The `require_key` dependency: authenticate (401), then take a rate token and a slot (429).
