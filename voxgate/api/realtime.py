@@ -39,14 +39,17 @@ TRY_AGAIN_LATER = 1013
 CHARGE_EVERY_S = 60.0  # a ledger row at least this often (and after each completed turn)
 
 
-def _token(ws: WebSocket) -> tuple[str | None, str | None]:
-    """The key, and the subprotocol to answer with (a browser's `realtime`)."""
-    offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+def _offered(ws: WebSocket) -> list[str]:
+    return [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+
+
+def _token(ws: WebSocket) -> str | None:
+    """The key: the Bearer header, else a browser's `openai-insecure-api-key.<key>` subprotocol."""
     token = bearer_token(ws.headers.get("authorization", ""))
-    for protocol in offered:
+    for protocol in _offered(ws):
         if protocol.startswith(KEY_PROTOCOL) and token is None:
             token = protocol[len(KEY_PROTOCOL):] or None
-    return token, ("realtime" if "realtime" in offered else None)
+    return token
 
 
 async def _refuse(ws: WebSocket, error: APIError) -> None:
@@ -65,7 +68,7 @@ async def _refuse(ws: WebSocket, error: APIError) -> None:
 async def _admit(ctx: AppContext, ws: WebSocket) -> Principal:
     """The caller (401), and what it asks for: a transcription session, or a conversation with a pipeline
     (`?pipeline=<id>`, or `?model=<pipeline id>` as the SDK's `connect(model=...)` sends)."""
-    token, _ = _token(ws)
+    token = _token(ws)
     if token is None:
         raise APIError(401, "missing API key: send 'Authorization: Bearer <key>' or the subprotocol "
                             f"'{KEY_PROTOCOL}<key>'", code="missing_api_key")
@@ -134,7 +137,7 @@ async def realtime(ws: WebSocket) -> None:
     ctx.metrics.realtime_sessions.labels(kind).inc()
     if isinstance(session, ConversationSession):
         session.charge = meter.charge_units
-    _, protocol = _token(ws)
+    protocol = "realtime" if "realtime" in _offered(ws) else None
     try:
         await ws.accept(subprotocol=protocol)
         call.status = call.access.status = 101

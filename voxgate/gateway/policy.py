@@ -104,7 +104,7 @@ class Gateway:
         decision = self.limiter.admit(principal.key_id, principal.rpm, principal.concurrency if slot else None)
         call.rate = decision
         if not decision.allowed:
-            raise self._limited(principal, decision)
+            raise self.rate_limited(principal, decision)
         if principal.concurrency is not None:
             if slot:
                 call.releases.append(partial(self.limiter.release, principal.key_id))
@@ -126,11 +126,12 @@ class Gateway:
                                reason=decision.reason)
         call.rate = decision
         if not decision.allowed:
-            raise self._limited(principal, decision)
+            raise self.rate_limited(principal, decision)
         call.releases.append(partial(self.limiter.release, principal.key_id))
 
     @staticmethod
-    def _limited(principal: Principal, decision: RateDecision) -> APIError:
+    def rate_limited(principal: Principal, decision: RateDecision) -> APIError:
+        """The 429 for a refused rate decision (requests and realtime sessions alike)."""
         what = (f"{principal.concurrency} concurrent requests" if decision.reason == "concurrency"
                 else f"{principal.rpm} requests per minute")
         return APIError(429, f"rate limit reached for this API key: {what}; retry after "

@@ -67,10 +67,7 @@ class SessionGate:
         decision = self.gateway.limiter.admit(p.key_id, p.rpm, p.concurrency)
         if not decision.allowed:
             self.close()
-            what = (f"{p.concurrency} concurrent requests" if decision.reason == "concurrency"
-                    else f"{p.rpm} requests per minute")
-            raise APIError(429, f"rate limit reached for this API key: {what}; retry after "
-                                f"{decision.retry_after_s:.2f}s", code="rate_limited")
+            raise self.gateway.rate_limited(p, decision)
         self._slot = p.concurrency is not None
 
     def close(self) -> None:

@@ -189,11 +189,7 @@ class TranscriptionSession:
         if config.format != self.config.format and self.timeline.end:
             raise RealtimeError("the input format cannot change once audio has arrived",
                                 param="session.audio.input.format", event_id=event.event_id)
-        try:
-            self.request, self.draft_request = self._requests(config)
-        except RealtimeError as exc:
-            exc.event_id = event.event_id
-            raise
+        self.request, self.draft_request = self._requests(config)  # handle() names the event on a refusal
         if config.turn_detection != self.config.turn_detection:
             self.detector = self._detector(config)
             if self.turn is not None and config.turn_detection is not None and not self.heard_speech:
