@@ -37,7 +37,6 @@ import wave
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
 import numpy as np
 
@@ -46,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import start_server, stop_server  # noqa: E402
 from tests.helpers import librivox_clips, wer  # noqa: E402
-from tests.realtime_client import pcm24, silence, stream  # noqa: E402
+from tests.realtime_client import load16k, pcm24, silence, stream  # noqa: E402
 
 SILENCE_MS = 500
 PREFIX_MS = 300
@@ -61,19 +60,12 @@ MAX_LAG_S = 0.5
 STEP = 4800  # bytes per append: 100 ms of 24 kHz pcm16
 
 
-def load(path: Path) -> np.ndarray:
-    with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
-        return np.concatenate([f.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
-                               for f in resampler.resample(frame)])
-
-
 def conversation() -> tuple[np.ndarray, str]:
     fixture = json.loads((ROOT / "tests/data/diarize_two_voices.json").read_text())
-    parts = [load(ROOT / "tests/data/diarize_two_voices.wav"), silence(1.0)]
+    parts = [load16k(ROOT / "tests/data/diarize_two_voices.wav"), silence(1.0)]
     texts = [turn["text"] for turn in fixture["turns"]]
     for path, text in librivox_clips():
-        parts += [load(path), silence(0.8)]
+        parts += [load16k(path), silence(0.8)]
         texts.append(text)
     parts.append(silence(1.5))
     return np.concatenate(parts), " ".join(texts)
@@ -179,7 +171,7 @@ def conversation_stages(client: Any, http: httpx.Client) -> dict[str, float]:
     with client.realtime.connect(model=PIPELINE["id"]) as conn:
         for voice, text in QUESTIONS:
             spoken = client.audio.speech.create(model="kokoro", voice=voice, input=text, response_format="wav")
-            question = np.concatenate([silence(0.3), load_bytes(spoken.content), silence(1.2)])
+            question = np.concatenate([silence(0.3), load16k(spoken.content), silence(1.2)])
             data = pcm24(question)
             start = time.monotonic()
 
@@ -210,13 +202,6 @@ def conversation_stages(client: Any, http: httpx.Client) -> dict[str, float]:
             for name in marks:
                 marks[name].append(seen[name] - end_s)
     return {name: statistics.median(values) for name, values in marks.items()}
-
-
-def load_bytes(data: bytes) -> np.ndarray:
-    with av.open(io.BytesIO(data)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
-        return np.concatenate([f.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
-                               for f in resampler.resample(frame)])
 
 
 def main() -> int:

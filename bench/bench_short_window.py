@@ -28,17 +28,17 @@ from scipy.signal import resample_poly
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_realtime import load  # noqa: E402
 from tests.helpers import librivox_clips, normalize  # noqa: E402
+from tests.realtime_client import load16k  # noqa: E402
 
 VOICES = [("kokoro", "af_heart"), ("kokoro", "am_michael"), ("kokoro", "bf_emma"), ("tts-1", "alloy")]
 MAX_GAP = 0.01  # one point: on these ~500 synthesised words, runs differ by up to 0.5 either way
 
 
 def real_utterances() -> list[tuple[np.ndarray, str]]:
-    out = [(load(path), text) for path, text in librivox_clips()]
+    out = [(load16k(path), text) for path, text in librivox_clips()]
     fixture = json.loads((ROOT / "tests/data/diarize_two_voices.json").read_text())
-    conv = load(ROOT / "tests/data/diarize_two_voices.wav")
+    conv = load16k(ROOT / "tests/data/diarize_two_voices.wav")
     for turn in fixture["turns"]:
         out.append((conv[max(0, int(turn["start"] * 16000) - 4800):int(turn["end"] * 16000) + 4800], turn["text"]))
     return out

@@ -5,16 +5,27 @@ bench/bench_realtime.py."""
 from __future__ import annotations
 
 import base64
+import io
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import openai
 from scipy.signal import resample_poly
 
 INPUT_RATE = 24000
+
+
+def load16k(source: str | Path | bytes) -> np.ndarray:
+    """A recording (a path, or its bytes) as 16 kHz mono float32, decoded with PyAV."""
+    with av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+        return np.concatenate([f.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+                               for f in resampler.resample(frame)])
 
 
 def pcm24(samples16k: np.ndarray) -> bytes:

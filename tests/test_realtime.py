@@ -21,7 +21,7 @@ import websockets.sync.client as ws_client
 
 from tests.conftest import LiveServer
 from tests.helpers import librivox_clips, normalize, wer
-from tests.realtime_client import pcm24, silence, stream
+from tests.realtime_client import load16k, pcm24, silence, stream
 from tests.test_gateway import keyed, ledger, new_key
 
 VAD = {"type": "transcription", "audio": {"input": {
@@ -35,10 +35,7 @@ MANUAL = {"type": "transcription", "audio": {"input": {"transcription": {"model"
 
 def _clip(index: int) -> tuple[np.ndarray, str]:
     path, text = librivox_clips()[index]
-    with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
-        pcm = [f.to_ndarray().reshape(-1) for frame in container.decode(audio=0) for f in resampler.resample(frame)]
-    return np.concatenate(pcm), text
+    return load16k(path), text
 
 
 @pytest.fixture(scope="module")
@@ -259,11 +256,8 @@ def _pipeline(server: LiveServer, **fields: Any) -> str:
 
 
 def _spoken(client: openai.OpenAI, text: str) -> np.ndarray:
-    wav = client.audio.speech.create(model="kokoro", voice="af_heart", input=text, response_format="wav").content
-    with av.open(__import__("io").BytesIO(wav)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
-        return np.concatenate([f.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
-                               for f in resampler.resample(frame)])
+    return load16k(client.audio.speech.create(model="kokoro", voice="af_heart", input=text,
+                                              response_format="wav").content)
 
 
 def _send(conn: Any, samples: np.ndarray, pace: float = 4.0) -> None:
