@@ -8,6 +8,7 @@ the usual error envelope; once open, bad events get `error` events and the sessi
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from typing import Any
@@ -100,15 +101,18 @@ async def _session(ctx: AppContext, ws: WebSocket, principal: Principal) -> Tran
     if pipeline_id is None:
         model = ctx.gateway.authorize_model(principal, None, "transcription") or \
             ctx.catalog.default("transcription").id
-        return TranscriptionSession(ctx.transcription, settings, new_session(model, settings.max_session_s),
-                                    authorize=authorize)
+        # built in a thread: its first VAD loads Silero, and the checks read the catalog
+        return await asyncio.to_thread(functools.partial(
+            TranscriptionSession, ctx.transcription, settings, new_session(model, settings.max_session_s),
+            authorize=authorize))
     pipeline = await asyncio.to_thread(ctx.pipelines.for_caller, principal, pipeline_id)
     await asyncio.to_thread(ctx.voice.specs, pipeline)  # its models are installed (404 otherwise)
     info = PipelineInfo(pipeline.id, pipeline.voice, pipeline.system_prompt)
     config = new_session(pipeline.stt_model, settings.max_session_s, pipeline.language, info)
     call_of(ws).access.model = f"pipeline:{pipeline.id}"
-    return ConversationSession(ctx.transcription, settings, config, authorize=authorize, pipeline=pipeline,
-                               voice=ctx.voice, max_history=ctx.settings.pipelines.max_history)
+    return await asyncio.to_thread(functools.partial(
+        ConversationSession, ctx.transcription, settings, config, authorize=authorize, pipeline=pipeline,
+        voice=ctx.voice, max_history=ctx.settings.pipelines.max_history))
 
 
 @router.websocket("/v1/realtime")
