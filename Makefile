@@ -8,7 +8,7 @@ LINT_STAMP := $(VENV)/.installed-lint
 # Kokoro's voice tables ship in an npm package, not a wheel: fetched once into the environment.
 KOKORO_VOICES := $(VENV)/share/voxgate/kokoro-js-1.2.1.tgz
 
-.PHONY: serve test lint bench install clean llm-0.5b llm-1.5b
+.PHONY: serve test lint bench install clean browser llm-0.5b llm-1.5b
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,14 @@ llm-1.5b: $(STAMP)
 serve: $(STAMP)
 	VOXGATE_DATA_DIR=$${VOXGATE_DATA_DIR:-$(CURDIR)/.voxgate} $(BIN)/voxgate serve
 
-test: $(TEST_STAMP)
+# The playground's browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q >/dev/null && \
+		$(SUDO) apt-get install -y -q chromium >/dev/null; }; }
+
+test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 
 lint: $(LINT_STAMP)

@@ -17,7 +17,7 @@ SHARED = {"voxgate", "errors", "transcript", "webhooks"}
 ROOTS = {"app", "cli", "__main__"}
 ALLOWED: dict[str, set[str]] = {
     "api": {"gateway", "transcription", "tts", "voicematch", "llm", "pipelines", "embeddings", "realtime", "models",
-            "jobs", "audio", "metrics", "config"},
+            "jobs", "audio", "metrics", "config", "playground"},
     "gateway": {"store", "models", "metrics", "config"},
     "jobs": {"transcription", "gateway", "store", "config"},
     "transcription": {"asr", "diarize", "redact", "audio", "models", "config"},
@@ -34,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     # conversations (`store` for the Pipeline record only), `config` for its bounds
     "realtime": {"transcription", "asr", "pipelines", "audio", "models", "store", "config"},
     "audio": set(),
+    "playground": set(),  # the page's files only
     "metrics": set(),  # prometheus-client only: the composition root hands it what it reads
     "models": set(),
     "store": set(),

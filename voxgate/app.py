@@ -23,6 +23,7 @@ from voxgate.api import (
     metrics,
     models,
     pipelines,
+    playground,
     realtime,
     responses,
     speech,
@@ -194,9 +195,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     for module in (health, models, speech, voices, transcriptions, chat, responses, pipelines, embeddings, images,
-                   admin, usage, jobs, webhooks, realtime, metrics, docs):
+                   admin, usage, jobs, webhooks, realtime, metrics, docs, playground):
         app.include_router(module.router)
     app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.ASSETS), name="docs-assets")
+    app.mount(playground.ASSETS_URL, StaticFiles(directory=playground.ASSETS_DIR), name="playground-assets")
     if settings.gateway.enabled:  # idempotency, metering, rate-limit headers (inside the intake middleware)
         app.add_middleware(GatewayMiddleware, gateway=app.state.ctx.gateway)
     # Keys and body limits before anything reads a body.
