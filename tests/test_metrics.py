@@ -128,3 +128,45 @@ def test_operator_settings_metrics_access_and_cors(tmp_path: Any, server: LiveSe
         stop_server(live)
     default = httpx.get(f"{server.root}/v1/models", headers={"Origin": origin, "Authorization": f"Bearer {server.key}"})
     assert "access-control-allow-origin" not in default.headers
+
+
+def _stat(rows: list[dict[str, Any]], **match: str) -> int:
+    return sum(r["count"] for r in rows if all(r.get(k) == v for k, v in match.items()))
+
+
+def test_admin_stats_read_the_same_counters_and_totals_survive_a_restart(tmp_path: Any) -> None:
+    live = start_server(tmp_path / "stats")
+    try:
+        client = live.client()
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Counted once.", response_format="wav").read()
+        idem = {"Idempotency-Key": f"s-{uuid.uuid4().hex}"}
+        with live.http() as http:
+            body = {"model": "tts-1", "voice": "alloy", "input": "Replayed.", "response_format": "wav"}
+            assert http.post("/v1/audio/speech", json=body, headers=idem).status_code == 200
+            assert http.post("/v1/audio/speech", json=body, headers=idem).status_code == 200  # the replay
+            time.sleep(0.2)
+            stats = http.get("/v1/admin/stats").json()
+            assert http.get("/v1/admin/stats", headers={"Authorization": "Bearer vg_live_nope"}).status_code == 401
+        samples = scrape(live)
+        process = stats["process"]
+        assert stats["inferences"] == {"piper-joe": 2}  # the replay ran nothing
+        assert stats["inferences"]["piper-joe"] == value(samples, "voxgate_inferences_total", model="piper-joe")
+        spoken = _stat(process["requests"], route="/v1/audio/speech", status="200")
+        assert spoken == 3 == value(samples, "voxgate_requests_total", route="/v1/audio/speech", status="200")
+        assert process["idempotent_replays"] == 1
+        assert _stat(process["units"], model="piper-joe", unit="characters") == len("Counted once.Replayed.")
+        assert [row["mean_ms"] > 0 for row in process["latency"] if row["route"] == "/v1/audio/speech"] == [True]
+        assert "piper-joe" in process["models_loaded"] and process["uptime_s"] >= 0
+        (usage,) = [row for row in stats["totals"]["usage"] if row["model"] == "piper-joe"]
+        assert usage["requests"] == 2 and usage["units"] == len("Counted once.Replayed.")
+    finally:
+        stop_server(live)
+    again = start_server(tmp_path / "stats")  # the same database: totals are kept, this process starts at zero
+    try:
+        with again.http() as http:
+            stats = http.get("/v1/admin/stats").json()
+        assert stats["inferences"] == {} and stats["process"]["idempotent_replays"] == 0
+        (usage,) = [row for row in stats["totals"]["usage"] if row["model"] == "piper-joe"]
+        assert usage["requests"] == 2
+    finally:
+        stop_server(again)

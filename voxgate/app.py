@@ -159,6 +159,7 @@ def build_context(settings: Settings) -> AppContext:
                       realtime_sessions=SessionCap(settings.realtime.max_sessions_per_key),
                       metrics=build_metrics(registry, jobs_service))
     gateway.metrics = context.metrics
+    context.metrics.sources.inferences = context.inference_counts
     jobs_service.on_units = context.metrics.used
     return context
 

@@ -5,13 +5,15 @@ run on the event loop."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from voxgate.api.context import get_ctx, require_admin
+from voxgate.api.context import AppContext, get_ctx, require_admin
 from voxgate.errors import bad_request
 
 router = APIRouter(prefix="/v1/admin", dependencies=[Depends(require_admin)])
@@ -100,7 +102,41 @@ def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/stats")
-def stats(request: Request) -> dict[str, Any]:
-    """Per-model inference counts since start-up, over every service that counts them."""
-    counts = get_ctx(request).inference_counts()
-    return {"object": "stats", "inferences": counts, "total_inferences": sum(counts.values())}
+async def stats(request: Request) -> dict[str, Any]:
+    """The counters /metrics exports, as JSON: this process's since it started, then the database's totals
+    (the ledger, jobs, webhook deliveries), which survive restarts and every process shares."""
+    return await anyio.to_thread.run_sync(_stats, get_ctx(request))
+
+
+def _series(samples: list[tuple[dict[str, str], float]], *labels: str) -> list[dict[str, Any]]:
+    return [{**{name: got.get(name, "") for name in labels}, "count": int(value)} for got, value in samples if value]
+
+
+def _stats(ctx: AppContext) -> dict[str, Any]:
+    snap = ctx.metrics.snapshot()
+    inferences = {got["model"]: int(value) for got, value in snap.get("voxgate_inferences_total", [])}
+    sums = {(g["route"], g["model"]): v for g, v in snap.get("voxgate_request_duration_seconds_sum", [])}
+    latency = [{"route": g["route"], "model": g["model"], "count": int(n),
+                "mean_ms": round(1000 * sums.get((g["route"], g["model"]), 0.0) / n, 2)}
+               for g, n in snap.get("voxgate_request_duration_seconds_count", []) if n]
+    return {
+        "object": "stats",
+        "inferences": inferences,  # engine runs by model, this process (a replay runs none)
+        "total_inferences": sum(inferences.values()),
+        "process": {
+            "started_at": int(ctx.started_at), "uptime_s": round(time.time() - ctx.started_at, 1),
+            "requests": _series(snap.get("voxgate_requests_total", []), "route", "method", "status", "model"),
+            "latency": latency,
+            "refused": _series(snap.get("voxgate_refused_total", []), "status", "route"),
+            "units": _series(snap.get("voxgate_units_total", []), "model", "unit"),
+            "idempotent_replays": int(sum(v for _, v in snap.get("voxgate_idempotent_replays_total", []))),
+            "idempotency_conflicts": _series(snap.get("voxgate_idempotency_conflicts_total", []), "code"),
+            "realtime_sessions_open": {g["kind"]: int(v) for g, v in snap.get("voxgate_realtime_sessions", [])},
+            "models_loaded": {g["model"]: v for g, v in snap.get("voxgate_model_load_seconds", [])},
+        },
+        "totals": {
+            "usage": ctx.accounts.totals(),
+            "jobs": {g["status"]: int(v) for g, v in snap.get("voxgate_jobs", [])},
+            "webhook_deliveries": {g["status"]: int(v) for g, v in snap.get("voxgate_webhook_deliveries", [])},
+        },
+    }

@@ -3,6 +3,7 @@ one dependency that hands routers the typed caller (`Principal`)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -48,6 +49,7 @@ class AppContext:
     responses: ResponseLog  # what previous_response_id continues
     jobs: JobService | None = None  # async jobs and webhooks
     warmup: Warmup = field(default_factory=lambda: Warmup([]))  # default models, loaded at start
+    started_at: float = field(default_factory=time.time)  # for /v1/admin/stats' uptime
     realtime_sessions: SessionCap = field(default_factory=lambda: SessionCap(4))  # open realtime sessions per key
     metrics: Metrics = field(default_factory=Metrics)  # GET /metrics
 

@@ -71,6 +71,12 @@ class Accounts:
             raise APIError(403, "only an admin key may read another key's usage", code="forbidden", param="key_id")
         return key_id
 
+    def totals(self) -> list[dict[str, Any]]:
+        """Every key's metered use since the database began, by model: it survives restarts and is the same
+        from every process that shares the database."""
+        return [{"model": r.model, "unit": r.unit, "requests": r.requests, "units": r.units,
+                 "credits": from_nano(r.credits_nano)} for r in self.store.totals()]
+
     def usage(self, key_id: str, start: str, end: str) -> dict[str, Any]:
         """The `usage` object: ledger totals by day and model, by model, and overall."""
         rows = self.store.usage(key_id, start, end)

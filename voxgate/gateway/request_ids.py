@@ -10,9 +10,12 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxgate.errors import APIError
@@ -28,6 +31,31 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
+def _routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Routes with a path template, FastAPI's included routers opened up (they route lazily since 0.16x and
+    report no template of their own)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes)
+        elif getattr(route, "path", None):
+            yield route
+
+
+def _template(scope: Scope) -> str:
+    """The route the request matched; for one answered before routing (an idempotent replay, a refused key or
+    body) the route its path would have matched; "unmatched" for none."""
+    route = scope.get("route")
+    if getattr(route, "path", None):
+        return str(route.path)  # type: ignore[union-attr]
+    app = scope.get("app")
+    for candidate in _routes(getattr(getattr(app, "router", None), "routes", ())):
+        match, _ = candidate.matches(scope)
+        if match is not Match.NONE:
+            return str(candidate.path)
+    return "unmatched"
+
+
 class RequestIdMiddleware:
     """The outermost middleware: creates the request's `Call` (request id, access-log fields) and writes
     its access line when the response is over."""
@@ -40,9 +68,7 @@ class RequestIdMiddleware:
         """Requests by route template (never the raw path: ids and 404 probes would explode the series)."""
         if self.metrics is None:
             return
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
-        self.metrics.request(template, access.method or "", access.status, access.model, seconds)
+        self.metrics.request(_template(scope), access.method or "", access.status, access.model, seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":

@@ -27,6 +27,7 @@ class Sources:
     schedulers: Callable[[], dict[str, tuple[int, int, int]]] = dict  # model -> (queued, batches, windows)
     jobs: Callable[[], dict[str, int]] = dict  # status -> jobs
     deliveries: Callable[[], dict[str, int]] = dict  # status -> webhook deliveries
+    inferences: Callable[[], dict[str, int]] = dict  # model -> engine runs in this process
     extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
 
 
@@ -66,6 +67,11 @@ class _Scraped(Collector):
         for status, n in sorted(self.sources.deliveries().items()):
             deliveries.add_metric([status], n)
         yield deliveries
+        inferences = CounterMetricFamily("voxgate_inferences", "Engine runs by model in this process (a replayed "
+                                         "or refused request runs none)", labels=["model"])
+        for model, n in sorted(self.sources.inferences().items()):
+            inferences.add_metric([model], n)
+        yield inferences
         for extra in self.sources.extra:
             yield from extra()
 
@@ -103,6 +109,17 @@ class Metrics:
     def used(self, model: str, unit: str, units: int) -> None:
         if units > 0:
             self.units.labels(model, unit).inc(units)
+
+    def snapshot(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """Every series as (labels, value) by sample name, read off the registry that /metrics renders
+        (histogram buckets left out): what /v1/admin/stats reports (blocking, like render)."""
+        out: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name.endswith(("_bucket", "_created")):
+                    continue
+                out.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
+        return out
 
     def render(self) -> bytes:
         """The text exposition (blocking: the scraped sources query the database)."""

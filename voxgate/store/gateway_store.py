@@ -58,6 +58,9 @@ class SqliteGatewayStore:
     def usage(self, key_id: str, start_day: str, end_day: str) -> list[UsageRow]:
         return ledger.usage(self.db.conn(), key_id, start_day, end_day)
 
+    def totals(self) -> list[UsageRow]:
+        return ledger.totals(self.db.conn())
+
     def purge_expired(self) -> int:
         with self.db.transaction() as conn:
             return idempotency.purge_expired(conn)

@@ -135,6 +135,10 @@ class GatewayStore(Protocol):
 
     def usage(self, key_id: str, start_day: str, end_day: str) -> list[UsageRow]: ...
 
+    def totals(self) -> list[UsageRow]:
+        """Every key's metered use since the store began, by model and unit (`day` is empty)."""
+        ...
+
     def purge_expired(self) -> int: ...
 
 

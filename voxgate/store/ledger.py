@@ -69,3 +69,13 @@ def usage(conn: sqlite3.Connection, key_id: str, start_day: str, end_day: str) -
     ).fetchall()
     return [UsageRow(r["day"], r["model"], r["unit"], int(r["requests"]), int(r["units"]), int(r["credits"]))
             for r in rows]
+
+
+def totals(conn: sqlite3.Connection) -> list[UsageRow]:
+    """Every key's metered use since the database began, by model (day is "" in these rows)."""
+    rows = conn.execute(
+        "SELECT model, unit, COUNT(*) AS requests, SUM(units) AS units, SUM(credits_nano) AS credits"
+        " FROM ledger GROUP BY model, unit ORDER BY model",
+    ).fetchall()
+    return [UsageRow("", r["model"], r["unit"], int(r["requests"]), int(r["units"]), int(r["credits"]))
+            for r in rows]
