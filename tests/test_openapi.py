@@ -32,6 +32,29 @@ def test_the_spec_validates_and_describes_auth_and_errors(server: LiveServer) ->
     assert {"patch", "post"} <= set(spec["paths"]["/v1/admin/keys/{key_id}"])
 
 
+def test_hand_read_bodies_and_audio_responses_are_described(server: LiveServer) -> None:
+    paths = httpx.get(f"{server.root}/openapi.json", timeout=30).json()["paths"]
+    for path in ("/v1/audio/transcriptions", "/v1/audio/translations"):
+        op = paths[path]["post"]
+        content = op["requestBody"]["content"]
+        form = content["multipart/form-data"]["schema"]
+        assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
+        assert content["application/json"]["schema"]["required"] == ["file_base64"]
+        assert {"application/json", "text/plain", "text/event-stream"} <= set(op["responses"]["200"]["content"])
+    transcribe = paths["/v1/audio/transcriptions"]["post"]["requestBody"]["content"]
+    assert {"diarize", "redact", "timestamp_granularities[]", "known_speaker_references[]"} <= \
+        set(transcribe["multipart/form-data"]["schema"]["properties"])
+    assert "diarize" not in paths["/v1/audio/translations"]["post"]["requestBody"]["content"][
+        "multipart/form-data"]["schema"]["properties"]
+    speech = paths["/v1/audio/speech"]["post"]
+    audio = speech["responses"]["200"]["content"]
+    assert {"audio/mpeg", "audio/ogg", "audio/aac", "audio/flac", "audio/wav", "audio/pcm"} <= set(audio)
+    assert audio["audio/mpeg"]["schema"] == {"type": "string", "format": "binary"}
+    assert "application/json" in speech["requestBody"]["content"]  # the pydantic body, as before
+    run = paths["/v1/pipelines/{pipeline_id}/run"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert "file" in run["schema"]["properties"]
+
+
 def test_docs_and_redoc_load_from_the_server_alone(server: LiveServer) -> None:
     """Every script, style sheet and icon the doc pages name is served here: nothing comes from the internet."""
     import re

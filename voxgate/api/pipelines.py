@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from voxgate.api.context import AppContext, get_ctx, require_admin, require_uploader
+from voxgate.api.spec import PIPELINE_RUN_BODY
 from voxgate.api.sse import DONE, sse_event
 from voxgate.api.uploads import read_upload
 from voxgate.audio.encode import CONTENT_TYPES, OUTPUT_RATE
@@ -134,7 +135,7 @@ async def _whole(first: dict[str, Any], events: AsyncIterator[dict[str, Any]], r
     return JSONResponse(body)
 
 
-@router.post("/v1/pipelines/{pipeline_id}/run")
+@router.post("/v1/pipelines/{pipeline_id}/run", openapi_extra=PIPELINE_RUN_BODY)
 async def run_pipeline(pipeline_id: str, http: Request, principal: Principal = Depends(require_uploader)) -> Response:
     ctx = _ctx(http)
     upload = await read_upload(http, ctx.settings.tmp_dir, ctx.settings.limits.max_upload_bytes)

@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxgate.api.context import AppContext, get_ctx, require_key
+from voxgate.api.spec import SPEECH_RESPONSES
 from voxgate.api.sse import sse_event
 from voxgate.api.voices import match_sample
 from voxgate.errors import bad_request
@@ -75,7 +76,7 @@ def _utterance(ctx: AppContext, principal: Principal, body: SpeechRequest, model
                                   body.instructions)
 
 
-@router.post("/v1/audio/speech")
+@router.post("/v1/audio/speech", responses=SPEECH_RESPONSES)
 async def create_speech(body: SpeechRequest, request: Request, principal: Principal = Depends(require_key)) -> Response:
     ctx = get_ctx(request)
     model = ctx.gateway.authorize_model(principal, body.model, "speech")

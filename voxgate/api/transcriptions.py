@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from voxgate.api.context import AppContext, get_ctx, require_uploader
 from voxgate.api.jobs import submit_job
+from voxgate.api.spec import TRANSCRIPT_RESPONSES, upload_body
 from voxgate.api.sse import DONE, sse_event
 from voxgate.api.uploads import Upload, read_upload
 from voxgate.audio.decode import PcmFile
@@ -124,11 +125,11 @@ async def _handle(http: Request, principal: Principal, task: Task) -> Response:
             upload.discard()
 
 
-@router.post("/v1/audio/transcriptions")
+@router.post("/v1/audio/transcriptions", openapi_extra=upload_body("transcribe"), responses=TRANSCRIPT_RESPONSES)
 async def create_transcription(http: Request, principal: Principal = Depends(require_uploader)) -> Response:
     return await _handle(http, principal, "transcribe")
 
 
-@router.post("/v1/audio/translations")
+@router.post("/v1/audio/translations", openapi_extra=upload_body("translate"), responses=TRANSCRIPT_RESPONSES)
 async def create_translation(http: Request, principal: Principal = Depends(require_uploader)) -> Response:
     return await _handle(http, principal, "translate")
