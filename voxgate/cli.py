@@ -9,7 +9,7 @@ import logging
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -203,14 +203,58 @@ def keys_set(
     console.print(json.dumps(record.public()))
 
 
+SERVER_HELP = "Send the work to this running voxgate (http://host:8000) instead of loading models here"
+KEY_HELP = "The API key for --server (default: VOXGATE_API_KEY)"
+
+
+def _remote(server: str, key: str | None) -> Any:
+    """The SDK client for --server: a base URL with or without /v1."""
+    from voxgate.sdk import Client
+
+    base = server.rstrip("/")
+    return Client(api_key=key, base_url=base if base.endswith("/v1") else f"{base}/v1", max_retries=2)
+
+
+def _emit(text: str, output: Path | None, err: Console) -> None:
+    if output:
+        output.write_text(text if text.endswith("\n") else text + "\n")
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _remote_failed(err: Console, exc: Exception) -> typer.Exit:
+    from voxgate.sdk.errors import APIStatusError
+    from voxgate.sdk.errors import ConnectionError as APIConnectionError
+
+    if isinstance(exc, APIStatusError):
+        err.print(f"[red]the server refused: {exc.message} ({exc.status})[/red]")
+        return typer.Exit(2 if (exc.status or 500) < 500 else 1)
+    if isinstance(exc, APIConnectionError):
+        err.print(f"[red]cannot reach the server: {exc}[/red]")
+        return typer.Exit(1)
+    raise exc
+
+
 @app.command()
 def transcribe(file: Path, model: str = typer.Option("whisper-base", help="Model id or alias"),
-               format: str = typer.Option("text", "--format", help="json text srt vtt verbose_json"),
+               format: str = typer.Option("text", "--format", help="json text srt vtt verbose_json diarized_json"),
                language: str | None = typer.Option(None, help="ISO-639-1 code (default: detect)"),
                words: bool = typer.Option(False, "--words", help="Word timestamps (verbose_json)"),
+               diarize: bool = typer.Option(False, "--diarize", help="Label who speaks (speaker turns)"),
+               redact: str | None = typer.Option(None, "--redact", help="Mask PII: 'all', or categories such as "
+                                                 "'email,phone,person'"),
+               server: str | None = typer.Option(None, "--server", help=SERVER_HELP),
+               key: str | None = typer.Option(None, "--key", help=KEY_HELP),
                output: Path | None = typer.Option(None, "-o", "--output",
                                                      help="Write here (default: stdout)")) -> None:
-    """Transcribe a local file of any length without a server, with a progress bar."""
+    """Transcribe a file of any length: here, with a progress bar, or on a running server with --server."""
+    err = Console(stderr=True)
+    if server:
+        _transcribe_remote(file, server, key, err, output, model=model, response_format=format, language=language,
+                           timestamp_granularities=["word", "segment"] if words else None,
+                           diarize=diarize or None, redact=redact)
+        return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from voxgate.app import transcription_service
@@ -218,16 +262,17 @@ def transcribe(file: Path, model: str = typer.Option("whisper-base", help="Model
     from voxgate.models.registry import ModelRegistry
     from voxgate.transcription import Fields
 
-    err = Console(stderr=True)
     settings = _settings()
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s %(message)s")
     catalog = Catalog.load(*settings.catalog_files)
     service = transcription_service(settings, catalog, ModelRegistry(settings.model_cache_dir))
-    fields = {"model": [model], "response_format": [format], "language": [language or ""],
-              "timestamp_granularities": ["word"] if words else []}
+    fields: dict[str, list[Any]] = {"model": [model], "response_format": [format], "language": [language or ""],
+                                    "timestamp_granularities": ["word"] if words else []}
+    if diarize:
+        fields["diarize"] = [True]
+    if redact:
+        fields["redact"] = [redact]
     try:
-        if format == "diarized_json":
-            raise APIError(400, "--format must be one of json text srt vtt verbose_json", param="response_format")
         request = service.parse(Fields(fields), "transcribe")
         audio = service.load_audio(file)
     except APIError as exc:
@@ -244,20 +289,44 @@ def transcribe(file: Path, model: str = typer.Option("whisper-base", help="Model
         transcript = service.transcribe(audio, request,
                                         on_progress=lambda done, total: bar.update(task, completed=done))
     body, _ = service.render(transcript, request)
-    text = json.dumps(body, ensure_ascii=False, indent=2) if isinstance(body, dict) else body
-    if output:
-        output.write_text(text if text.endswith("\n") else text + "\n")
-        err.print(f"wrote {output}")
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    _emit(json.dumps(body, ensure_ascii=False, indent=2) if isinstance(body, dict) else body, output, err)
+
+
+def _transcribe_remote(file: Path, server: str, key: str | None, err: Console, output: Path | None,
+                       **fields: Any) -> None:
+    if not file.is_file():
+        err.print(f"[red]{file}: no such file[/red]")
+        raise typer.Exit(1)
+    try:
+        with _remote(server, key) as client, err.status(f"transcribing {file.name} on {server}"):
+            result = client.audio.transcriptions.create(file=file, **{k: v for k, v in fields.items()
+                                                                      if v is not None})
+    except Exception as exc:
+        raise _remote_failed(err, exc) from None
+    text = result if isinstance(result, str) else json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
+    _emit(text, output, err)
 
 
 @app.command()
 def speak(text: str, output: Path = typer.Option(..., "-o"), model: str = typer.Option("kokoro"),
           voice: str = typer.Option("alloy", help="A name, a native id, or a blend: 'af_bella(2)+af_sky(1)'"),
           format: str = typer.Option("mp3", "--format"), speed: float = 1.0,
-          language: str | None = typer.Option(None, help="Speak in this language (default: the voice's)")) -> None:
-    """Synthesise speech to a local file without a server."""
+          language: str | None = typer.Option(None, help="Speak in this language (default: the voice's)"),
+          server: str | None = typer.Option(None, "--server", help=SERVER_HELP),
+          key: str | None = typer.Option(None, "--key", help=KEY_HELP)) -> None:
+    """Synthesise speech to a file: here, or on a running server with --server."""
+    if server:
+        err = Console(stderr=True)
+        extra = {"language": language} if language else None
+        try:
+            with _remote(server, key) as client, client.audio.speech.with_streaming_response.create(
+                    model=model, voice=voice, input=text, response_format=format, speed=speed,
+                    extra_body=extra) as response:
+                response.stream_to_file(output)
+        except Exception as exc:
+            raise _remote_failed(err, exc) from None
+        console.print(f"wrote {output}")
+        return
     from voxgate.app import speech_service
     from voxgate.models.catalog import Catalog
     from voxgate.models.registry import ModelRegistry
