@@ -8,7 +8,7 @@ LINT_STAMP := $(VENV)/.installed-lint
 # Kokoro's voice tables ship in an npm package, not a wheel: fetched once into the environment.
 KOKORO_VOICES := $(VENV)/share/voxgate/kokoro-js-1.2.1.tgz
 
-.PHONY: serve test lint bench install clean browser llm-0.5b llm-1.5b
+.PHONY: serve test lint bench install clean browser services llm-0.5b llm-1.5b
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +52,20 @@ browser:
 		$(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q >/dev/null && \
 		$(SUDO) apt-get install -y -q chromium >/dev/null; }; }
 
-test: $(TEST_STAMP) browser
+# PostgreSQL and Redis for the scale-out tests (the tests start their own servers on loopback).
+services:
+	@{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null; } || { \
+		echo "installing Debian's postgresql and redis-server for the scale-out tests"; \
+		$(SUDO) apt-get install -y -q postgresql redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -q >/dev/null \
+		&& $(SUDO) apt-get install -y -q postgresql redis-server >/dev/null; }; }
+
+# The whole suite on the embedded store, then the gateway, jobs and webhook suites again with every server's
+# state in PostgreSQL and its rate limits in Redis.
+STORE_SUITES := tests/test_gateway.py tests/test_jobs.py tests/test_webhooks.py tests/test_metrics.py tests/test_pipelines.py
+
+test: $(TEST_STAMP) browser services
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
+	VOXGATE_TEST_STORE=postgres $(BIN)/python -m pytest -q -p no:cacheprovider $(STORE_SUITES)
 
 lint: $(LINT_STAMP)
 	$(BIN)/ruff check voxgate tests bench

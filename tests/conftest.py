@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -66,6 +67,9 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, port: 
         # a quarter of the syntheses.
         "VOXGATE_VOICE_MATCH_VOICES": TEST_MATCH_VOICES, "VOXGATE_VOICE_MATCH_CANDIDATES": "3",
     })
+    if not (extra_env or {}).get("VOXGATE_DATABASE_URL"):
+        # a server started again on a data dir shares the first one's store, as it shares its SQLite file
+        env.update(_STORES.setdefault(data_dir.resolve(), store_env()))
     env.update(extra_env or {})
     log_path = data_dir / f"server-{port}.log"
     process = subprocess.Popen([sys.executable, "-m", "voxgate", "serve"], cwd=ROOT, env=env,
@@ -106,3 +110,40 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def client(server: LiveServer) -> openai.OpenAI:
     return server.client()
+
+
+_SERVICES: dict[str, Any] = {}
+_STORES: dict[Path, dict[str, str]] = {}
+
+
+def shared_service(kind: str) -> Any:
+    """This test process's PostgreSQL or Redis server, started on first use and stopped at exit."""
+    if kind not in _SERVICES:
+        import atexit
+
+        from tests.services import start_postgres, start_redis
+
+        _SERVICES[kind] = start_postgres() if kind == "postgres" else start_redis()
+        atexit.register(_SERVICES[kind].stop)
+    return _SERVICES[kind]
+
+
+def store_env() -> dict[str, str]:
+    """With VOXGATE_TEST_STORE=postgres (make test's second pass), every server the tests start keeps its state
+    in a new PostgreSQL database and its rate limits in Redis, instead of its SQLite file."""
+    if os.environ.get("VOXGATE_TEST_STORE") != "postgres":
+        return {}
+    return {"VOXGATE_DATABASE_URL": shared_service("postgres").new_database(),
+            "VOXGATE_REDIS_URL": shared_service("redis").new_url()}
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Any:
+    """A real PostgreSQL server (Debian's package) on loopback; tests take new databases from it."""
+    return shared_service("postgres")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Any:
+    """A real Redis server on loopback; tests take a flushed numbered database."""
+    return shared_service("redis")

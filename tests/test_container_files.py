@@ -32,3 +32,16 @@ def test_compose_builds_this_directory_with_a_data_volume() -> None:
     service = compose["services"]["voxgate"]
     assert service["build"] == "." and service["ports"] == ["127.0.0.1:8000:8000"]
     assert service["volumes"] == ["voxgate-data:/data"] and "voxgate-data" in compose["volumes"]
+
+
+def test_the_scale_out_compose_shares_one_store() -> None:
+    compose = yaml.safe_load((ROOT / "compose.scale.yaml").read_text())
+    services = compose["services"]
+    replicas = [s for name, s in services.items() if name.startswith("replica")]
+    assert len(replicas) == 2
+    for replica in replicas:
+        env = replica["environment"]
+        assert env["VOXGATE_DATABASE_URL"].startswith("postgresql://") and env["VOXGATE_REDIS_URL"].startswith("redis")
+        assert env["VOXGATE_SHARED_DIR"] == "/shared" and "shared:/shared" in replica["volumes"]
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "server replica1:8000;" in conf and "server replica2:8000;" in conf and "proxy_buffering off" in conf

@@ -7,7 +7,6 @@ server's SQLite file, the same one /v1/usage reads."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ import openai
 import pytest
 
 from tests.conftest import LiveServer, start_server, stop_server
+from tests.db import on_postgres, query
 from tests.helpers import LIBRIVOX
 
 SHORT_CLIP = LIBRIVOX / "sense_and_sensibility_01_austen_64kb-0880.wav"  # 3.0 s
@@ -54,13 +54,8 @@ def total_inferences(*servers: LiveServer) -> int:
     return sum(sum(inferences(s).values()) for s in servers)
 
 
-def ledger(server: LiveServer, key_id: str) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(server.data_dir / "voxgate.sqlite3")
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM ledger WHERE key_id = ? ORDER BY id", (key_id,)).fetchall()
-    finally:
-        conn.close()
+def ledger(server: LiveServer, key_id: str) -> list[dict[str, Any]]:
+    return query(server, "SELECT * FROM ledger WHERE key_id = ? ORDER BY id", (key_id,))
 
 
 def idem() -> dict[str, str]:
@@ -171,11 +166,7 @@ def second_server(server: LiveServer) -> Iterator[LiveServer]:
 
 
 def _claimed(server: LiveServer, idem_key: str) -> bool:
-    conn = sqlite3.connect(server.data_dir / "voxgate.sqlite3")
-    try:
-        return conn.execute("SELECT 1 FROM idempotency WHERE idem_key = ?", (idem_key,)).fetchone() is not None
-    finally:
-        conn.close()
+    return bool(query(server, "SELECT 1 FROM idempotency WHERE idem_key = ?", (idem_key,)))
 
 
 def test_in_progress_across_processes_409_then_replay(server: LiveServer, second_server: LiveServer) -> None:
@@ -394,9 +385,12 @@ def test_admin_keys_api(server: LiveServer) -> None:
             assert http.delete(f"/v1/admin/keys/{info['id']}").status_code == 200
             assert user.get("/v1/models").status_code == 401
         assert http.delete(f"/v1/admin/keys/{info['id']}").status_code == 404
-    db = (server.data_dir / "voxgate.sqlite3").read_bytes()
-    wal = server.data_dir / "voxgate.sqlite3-wal"
-    assert plain.encode() not in db + (wal.read_bytes() if wal.exists() else b""), "keys are stored hashed only"
+    if on_postgres(server):
+        stored = repr(query(server, "SELECT * FROM api_keys")).encode()
+    else:
+        wal = server.data_dir / "voxgate.sqlite3-wal"
+        stored = (server.data_dir / "voxgate.sqlite3").read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert plain.encode() not in stored, "keys are stored hashed only"
 
 
 def test_cli_keys_commands(server: LiveServer) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import sqlite3
 import time
 import wave
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, start_server, stop_server
+from tests.db import query
 from tests.helpers import librivox_clips, wer
 from voxgate import Client
 from voxgate.sdk import errors
@@ -61,20 +61,15 @@ def client_for(server: LiveServer, key: str | None = None) -> Client:
     return Client(api_key=key or server.key, base_url=server.base_url, max_retries=0)
 
 
-def ledger_rows(server: LiveServer, key_id: str | None = None, request_id: str | None = None) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(server.data_dir / "voxgate.sqlite3")
-    conn.row_factory = sqlite3.Row
-    try:
-        sql, args = "SELECT * FROM ledger WHERE 1=1", []
-        if key_id:
-            sql += " AND key_id = ?"
-            args.append(key_id)
-        if request_id:
-            sql += " AND request_id = ?"
-            args.append(request_id)
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+def ledger_rows(server: LiveServer, key_id: str | None = None, request_id: str | None = None) -> list[dict[str, Any]]:
+    sql, args = "SELECT * FROM ledger WHERE 1=1", []
+    if key_id:
+        sql += " AND key_id = ?"
+        args.append(key_id)
+    if request_id:
+        sql += " AND request_id = ?"
+        args.append(request_id)
+    return query(server, sql, args)
 
 
 def key_id_of(server: LiveServer, key: str) -> str:

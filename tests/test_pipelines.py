@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -19,6 +18,7 @@ import openai
 import pytest
 
 from tests.conftest import ROOT, LiveServer
+from tests.db import query
 from tests.helpers import decode, wav_bytes, wer
 from tests.test_chat import settled
 from tests.test_gateway import inferences, keyed, new_key
@@ -137,9 +137,8 @@ def test_one_json_answer_without_streaming_and_two_turns_of_history(server: Live
     assert second["conversation_id"] == "trip-1"
     # the second turn was asked with the first in its context: its prompt holds the first question and answer
     assert second["usage"]["llm"]["prompt_tokens"] > first["usage"]["llm"]["prompt_tokens"] + 8
-    conn = sqlite3.connect(server.data_dir / "voxgate.sqlite3")
-    (stored,) = conn.execute("SELECT messages FROM conversations WHERE id = 'trip-1'").fetchone()
-    messages = json.loads(stored)
+    (stored,) = query(server, "SELECT messages FROM conversations WHERE id = 'trip-1'")
+    messages = json.loads(stored["messages"])
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
     assert messages[1]["content"] == first["reply"] and messages[3]["content"] == second["reply"]
 

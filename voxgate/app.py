@@ -56,9 +56,10 @@ from voxgate.models.catalog import Catalog
 from voxgate.models.registry import ModelRegistry
 from voxgate.models.warmup import Warmup
 from voxgate.pipelines import VoicePipeline
-from voxgate.store.db import Database
+from voxgate.store.db import Database, SqlDatabase
 from voxgate.store.deliveries import SqliteDeliveryStore
 from voxgate.store.gateway_store import SqliteGatewayStore
+from voxgate.store.interfaces import RateLimiter
 from voxgate.store.jobs import SqliteJobStore
 from voxgate.store.keys import KeyStore
 from voxgate.store.pipelines import SqlitePipelineStore
@@ -87,9 +88,29 @@ def chat_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) 
     return ChatService(catalog, registry, settings.llm, settings.server.cpu_threads, secret)
 
 
+def open_database(settings: Settings) -> SqlDatabase:
+    """The one database every store shares: PostgreSQL when VOXGATE_DATABASE_URL is set (replicas share it),
+    else the SQLite file in the data dir."""
+    if settings.store.database_url:
+        from voxgate.store.postgres import PostgresDatabase  # psycopg is needed only here
+
+        return PostgresDatabase(settings.store.database_url, pool_size=settings.store.database_pool_size)
+    return Database(settings.db_path)
+
+
+def rate_limiter(settings: Settings) -> RateLimiter | None:
+    """Redis-backed per-key limits when VOXGATE_REDIS_URL is set (one limit over every replica); None: the
+    gateway's in-process buckets."""
+    if not settings.store.redis_url:
+        return None
+    from voxgate.gateway.redis_limits import RedisRateLimiter  # redis is needed only here
+
+    return RedisRateLimiter(settings.store.redis_url)
+
+
 def open_accounts(settings: Settings, catalog: Catalog | None = None) -> Accounts:
     """Key management and usage over the data dir's database, without a server (the CLI)."""
-    db = Database(settings.db_path)
+    db = open_database(settings)
     return Accounts(KeyStore(db), SqliteGatewayStore(db), catalog or Catalog.load(*settings.catalog_files),
                     SqlitePipelineStore(db))
 
@@ -106,7 +127,7 @@ def open_pipelines(settings: Settings) -> PipelineLibrary:
     registry = ModelRegistry(settings.model_cache_dir)
     voice = VoicePipeline(transcription_service(settings, catalog, registry),
                           chat_service(settings, catalog, registry), speech_service(settings, catalog, registry))
-    return pipeline_library(settings, catalog, SqlitePipelineStore(Database(settings.db_path)), voice)
+    return pipeline_library(settings, catalog, SqlitePipelineStore(open_database(settings)), voice)
 
 
 def voice_matcher(settings: Settings, speech: SpeechService) -> VoiceMatcher:
@@ -130,10 +151,10 @@ def build_context(settings: Settings) -> AppContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog.load(*settings.catalog_files)
     registry = ModelRegistry(settings.model_cache_dir)
-    db = Database(settings.db_path)
+    db = open_database(settings)
     keys, gateway_store, pipeline_store = KeyStore(db), SqliteGatewayStore(db), SqlitePipelineStore(db)
     gateway = Gateway(settings.gateway, catalog, keys, gateway_store, upload_body_limit(settings),
-                      pipelines=pipeline_store)
+                      pipelines=pipeline_store, limiter=rate_limiter(settings))
     transcription = transcription_service(settings, catalog, registry)
     jobs_service = JobService(settings.jobs, settings.webhooks, SqliteJobStore(db), SqliteDeliveryStore(db),
                               transcription, settings.jobs_dir, settings.data_dir, credit_store=gateway_store)

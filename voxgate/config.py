@@ -112,6 +112,21 @@ class MetricsSettings(BaseSettings):
     access: Literal["loopback", "admin", "open"] = "loopback"
 
 
+class StoreSettings(BaseSettings):
+    """Where state lives when several replicas share it; empty: the embedded SQLite file and in-process limits."""
+
+    model_config = _section("VOXGATE_")
+
+    # postgresql://user:pass@host:5432/db: keys, idempotency, ledger and credits, jobs, deliveries, voices,
+    # pipelines and responses in PostgreSQL (psycopg 3, a pool of `database_pool_size` connections per replica)
+    database_url: str = ""
+    database_pool_size: int = Field(8, ge=1, le=100)
+    # redis://host:6379/0: per-key rate limits (requests per minute, in flight) shared by every replica
+    redis_url: str = ""
+    # a directory every replica mounts: queued jobs' input files (default: <data dir>/jobs, this machine only)
+    shared_dir: Path | None = None
+
+
 class ConnectionSettings(BaseSettings):
     """How long and how much a client may take to send a request (voxgate.transport)."""
 
@@ -251,6 +266,7 @@ class Settings(BaseModel):
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -285,8 +301,8 @@ class Settings(BaseModel):
 
     @property
     def jobs_dir(self) -> Path:
-        """Inputs of queued async jobs, kept until the job ends."""
-        return self.data_dir / "jobs"
+        """Inputs of queued async jobs, kept until the job ends: in the shared dir when replicas share jobs."""
+        return (self.store.shared_dir or self.data_dir) / "jobs"
 
     @property
     def catalog_files(self) -> tuple[Path, ...]:
@@ -297,7 +313,7 @@ class Settings(BaseModel):
 _SECTIONS: tuple[type[BaseSettings], ...] = (ServerSettings, LimitSettings, ConnectionSettings, GatewaySettings,
                                              AsrSettings, JobSettings, WebhookSettings, VoiceSettings,
                                              LlmSettings, PipelineSettings, EmbeddingSettings, RealtimeSettings,
-                                             MetricsSettings)
+                                             MetricsSettings, StoreSettings)
 
 
 def secret(name: str) -> str | None:

@@ -8,10 +8,31 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
-_SCHEMA: list[str] = [
+SqlRow = Any  # sqlite3.Row, or the PostgreSQL store's Row: readable by position and by column name
+
+
+class SqlConnection(Protocol):
+    """What the stores' SQL runs on: a sqlite3 connection, or the PostgreSQL store's (voxgate/store/postgres.py)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+
+class SqlDatabase(Protocol):
+    """Connections for reads, write transactions, and schema: SQLite's `Database` or `PostgresDatabase`."""
+
+    integrity_errors: tuple[type[Exception], ...]  # what a unique or primary-key violation raises
+
+    def conn(self) -> Any: ...
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def add_schema(self, statements: list[str]) -> None: ...
+
+SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS api_keys (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -62,7 +83,7 @@ _SCHEMA: list[str] = [
 ]
 
 # Columns added to api_keys after the first release: (name, declaration), applied with ALTER TABLE.
-_API_KEY_COLUMNS: list[tuple[str, str]] = [
+API_KEY_COLUMNS: list[tuple[str, str]] = [
     ("admin", "INTEGER NOT NULL DEFAULT 0"),
     ("pipeline", "TEXT"),
     ("credits_nano", "INTEGER"),
@@ -74,6 +95,8 @@ _API_KEY_COLUMNS: list[tuple[str, str]] = [
 class Database:
     """Thread-local sqlite3 connections to one file; callers use `conn()` inside `with` for a transaction."""
 
+    integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+
     def __init__(self, path: Path, schema: list[str] | None = None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +104,7 @@ class Database:
         conn = self.conn()
         conn.execute("PRAGMA journal_mode=WAL")
         with self.transaction() as tx:
-            for statement in schema or _SCHEMA:
+            for statement in schema or SCHEMA:
                 tx.execute(statement)
             if schema is None:
                 _migrate_api_keys(tx)
@@ -121,6 +144,6 @@ class Database:
 
 def _migrate_api_keys(conn: sqlite3.Connection) -> None:
     existing = {row["name"] for row in conn.execute("PRAGMA table_info(api_keys)")}
-    for name, declaration in _API_KEY_COLUMNS:
+    for name, declaration in API_KEY_COLUMNS:
         if name not in existing:
             conn.execute(f"ALTER TABLE api_keys ADD COLUMN {name} {declaration}")

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import time
 from typing import Any
 
-from voxgate.store.db import Database
+from voxgate.store.db import SqlConnection, SqlDatabase, SqlRow
 from voxgate.store.interfaces import Delivery, DeliveryAttempt, OutboundEvent, ResendRefused, SigningSecret
 
 SCHEMA: list[str] = [
@@ -73,7 +72,7 @@ def _not_in(keys: frozenset[str]) -> tuple[str, tuple[str, ...]]:
     return f" AND key_id NOT IN ({','.join('?' * len(keys))})", tuple(sorted(keys))
 
 
-def insert_delivery(conn: sqlite3.Connection, out: OutboundEvent, resend_of: str | None = None) -> str:
+def insert_delivery(conn: SqlConnection, out: OutboundEvent, resend_of: str | None = None) -> str:
     """Insert a pending delivery inside the caller's transaction; returns its id."""
     delivery_id = "whd_" + secrets.token_hex(12)
     now = time.time()
@@ -87,7 +86,7 @@ def insert_delivery(conn: sqlite3.Connection, out: OutboundEvent, resend_of: str
     return delivery_id
 
 
-def _delivery(row: sqlite3.Row, attempts: list[sqlite3.Row] | None = None) -> Delivery:
+def _delivery(row: SqlRow, attempts: list[SqlRow] | None = None) -> Delivery:
     return Delivery(
         id=row["id"], key_id=row["key_id"], event_id=row["event_id"], event_type=row["event_type"],
         job_id=row["job_id"], url=row["url"], payload=row["payload"], status=row["status"],
@@ -103,7 +102,7 @@ def _delivery(row: sqlite3.Row, attempts: list[sqlite3.Row] | None = None) -> De
 class SqliteDeliveryStore:
     """The embedded `voxgate.store.interfaces.DeliveryStore`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
         db.add_schema(SCHEMA)
 
@@ -148,8 +147,8 @@ class SqliteDeliveryStore:
 
     # ---- what the API shows ----
 
-    def _attempts(self, ids: list[str]) -> dict[str, list[sqlite3.Row]]:
-        out: dict[str, list[sqlite3.Row]] = {i: [] for i in ids}
+    def _attempts(self, ids: list[str]) -> dict[str, list[SqlRow]]:
+        out: dict[str, list[SqlRow]] = {i: [] for i in ids}
         if ids:
             marks = ",".join("?" * len(ids))
             for a in self.db.conn().execute(

@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 
 from voxgate.store import idempotency, ledger
-from voxgate.store.db import Database
+from voxgate.store.db import SqlDatabase
 from voxgate.store.interfaces import Claim, IdempotencyRecord, Settlement, UsageRow
 
 log = logging.getLogger("voxgate.store")
 
 
 class SqliteGatewayStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
 
     def claim(self, key_id: str, idem_key: str, fingerprint: str, request_id: str, ttl_s: float,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import time
 
+from voxgate.store.db import SqlConnection, SqlRow
 from voxgate.store.interfaces import Claim, IdempotencyRecord, StoredResponse
 
 
-def _record(row: sqlite3.Row) -> IdempotencyRecord:
+def _record(row: SqlRow) -> IdempotencyRecord:
     response = None
     if row["state"] == "done":
         headers = [(str(k), str(v)) for k, v in json.loads(row["headers"] or "[]")]
@@ -21,7 +21,7 @@ def _record(row: sqlite3.Row) -> IdempotencyRecord:
                              request_id=row["request_id"], heartbeat_at=row["heartbeat_at"], response=response)
 
 
-def claim(conn: sqlite3.Connection, key_id: str, idem_key: str, fingerprint: str, request_id: str,
+def claim(conn: SqlConnection, key_id: str, idem_key: str, fingerprint: str, request_id: str,
           ttl_s: float, stale_s: float) -> Claim | IdempotencyRecord:
     """Inside a write transaction: take the key if nobody live holds it, else return the holder's record."""
     now = time.time()
@@ -39,18 +39,18 @@ def claim(conn: sqlite3.Connection, key_id: str, idem_key: str, fingerprint: str
     return Claim(key_id=key_id, idem_key=idem_key, owner=owner)
 
 
-def peek(conn: sqlite3.Connection, key_id: str, idem_key: str) -> IdempotencyRecord | None:
+def peek(conn: SqlConnection, key_id: str, idem_key: str) -> IdempotencyRecord | None:
     row = conn.execute("SELECT * FROM idempotency WHERE key_id = ? AND idem_key = ? AND expires_at > ?",
                        (key_id, idem_key, time.time())).fetchone()
     return None if row is None else _record(row)
 
 
-def heartbeat(conn: sqlite3.Connection, c: Claim) -> None:
+def heartbeat(conn: SqlConnection, c: Claim) -> None:
     conn.execute("UPDATE idempotency SET heartbeat_at = ? WHERE key_id = ? AND idem_key = ? AND owner = ?",
                  (time.time(), c.key_id, c.idem_key, c.owner))
 
 
-def complete(conn: sqlite3.Connection, c: Claim, response: StoredResponse, ttl_s: float) -> bool:
+def complete(conn: SqlConnection, c: Claim, response: StoredResponse, ttl_s: float) -> bool:
     """Store the settled response; False if another owner took the key over meanwhile."""
     now = time.time()
     cur = conn.execute(
@@ -62,11 +62,11 @@ def complete(conn: sqlite3.Connection, c: Claim, response: StoredResponse, ttl_s
     return cur.rowcount > 0
 
 
-def release(conn: sqlite3.Connection, c: Claim) -> None:
+def release(conn: SqlConnection, c: Claim) -> None:
     """Forget the claim (the request failed or must not be stored), so a retry runs again."""
     conn.execute("DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND owner = ? AND state = 'running'",
                  (c.key_id, c.idem_key, c.owner))
 
 
-def purge_expired(conn: sqlite3.Connection) -> int:
+def purge_expired(conn: SqlConnection) -> int:
     return conn.execute("DELETE FROM idempotency WHERE expires_at <= ?", (time.time(),)).rowcount

@@ -12,12 +12,11 @@ import json
 import os
 import secrets
 import socket
-import sqlite3
 import time
 from typing import Any
 
 from voxgate.store import ledger
-from voxgate.store.db import Database
+from voxgate.store.db import SqlConnection, SqlDatabase, SqlRow
 from voxgate.store.deliveries import SCHEMA as DELIVERY_SCHEMA
 from voxgate.store.deliveries import insert_delivery
 from voxgate.store.interfaces import FollowUp, JobEnd, JobRecord, QueueFull
@@ -95,7 +94,7 @@ def new_job_id() -> str:
     return "job_" + secrets.token_hex(12)
 
 
-def _record(row: sqlite3.Row) -> JobRecord:
+def _record(row: SqlRow) -> JobRecord:
     data = dict(row)
     data["words"] = bool(data["words"])
     data["cancel_requested"] = bool(data["cancel_requested"])
@@ -103,7 +102,7 @@ def _record(row: sqlite3.Row) -> JobRecord:
     return JobRecord(**data)
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+def _migrate(conn: SqlConnection) -> None:
     """Tables from before typed requests stored raw form fields in `fields`: the column is now `request`
     (JobService still reads such a job's old fields)."""
     columns = {row["name"] for row in conn.execute("PRAGMA table_info(transcription_jobs)")}
@@ -114,7 +113,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
 class SqliteJobStore:
     """The embedded `voxgate.store.interfaces.JobStore`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
         db.add_schema(SCHEMA[:1])
         with db.transaction() as conn:
@@ -300,7 +299,7 @@ class SqliteJobStore:
         return touched
 
 
-def _write_end(conn: sqlite3.Connection, job_id: str, end: JobEnd) -> None:
+def _write_end(conn: SqlConnection, job_id: str, end: JobEnd) -> None:
     """A job's ledger row, its dropped credit hold and its webhook, inside the job's own transaction."""
     if end.charge is not None:
         ledger.charge(conn, end.charge)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from voxgate.store.db import Database
+from voxgate.store.db import SqlDatabase, SqlRow
 
 KEY_PREFIX = "vg_live_"
 NANO = 1_000_000_000  # credits are kept as integer nano-credits
@@ -66,7 +65,7 @@ class ApiKey:
         }
 
 
-def _record(row: sqlite3.Row) -> ApiKey:
+def _record(row: SqlRow) -> ApiKey:
     return ApiKey(
         id=row["id"], name=row["name"], prefix=row["prefix"], created_at=row["created_at"],
         revoked_at=row["revoked_at"], admin=bool(row["admin"]), pipeline=row["pipeline"],
@@ -80,7 +79,7 @@ MAX_NANO = 2**62  # the largest balance kept, in nano-credits (SQLite integers a
 class KeyStore:
     """The SQLite implementation of `voxgate.store.interfaces.KeyRepository`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
 
     def create(self, name: str, *, admin: bool = False, pipeline: str | None = None, credits: float | None = None,

@@ -3,10 +3,10 @@ so concurrent requests (in any process) cannot spend the same credits twice."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import UTC, datetime
 
+from voxgate.store.db import SqlConnection
 from voxgate.store.interfaces import Charge, InsufficientCredits, UsageRow
 
 HOLD_TTL_S = 6 * 3600  # a hold older than this belongs to a crashed process and no longer counts
@@ -16,7 +16,7 @@ def utc_day(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
 
 
-def reserve(conn: sqlite3.Connection, key_id: str, request_id: str, cost_nano: int,
+def reserve(conn: SqlConnection, key_id: str, request_id: str, cost_nano: int,
             minimum_nano: int | None = None) -> int | None:
     """Inside a write transaction: hold `cost_nano` (replacing this request's earlier hold) and return the amount
     held; None when the key is unlimited. With `minimum_nano`, hold what is available up to `cost_nano`, as long
@@ -38,11 +38,11 @@ def reserve(conn: sqlite3.Connection, key_id: str, request_id: str, cost_nano: i
     return amount
 
 
-def release_hold(conn: sqlite3.Connection, request_id: str) -> None:
+def release_hold(conn: SqlConnection, request_id: str) -> None:
     conn.execute("DELETE FROM credit_holds WHERE request_id = ?", (request_id,))
 
 
-def charge(conn: sqlite3.Connection, c: Charge) -> None:
+def charge(conn: SqlConnection, c: Charge) -> None:
     """Write the ledger row and debit a balance-holding key, in the caller's transaction."""
     now = time.time()
     conn.execute(
@@ -55,13 +55,13 @@ def charge(conn: sqlite3.Connection, c: Charge) -> None:
                      (c.credits_nano, c.key_id))
 
 
-def balance(conn: sqlite3.Connection, key_id: str) -> tuple[int | None, int]:
+def balance(conn: SqlConnection, key_id: str) -> tuple[int | None, int]:
     row = conn.execute("SELECT credits_nano FROM api_keys WHERE id = ?", (key_id,)).fetchone()
     spent = conn.execute("SELECT COALESCE(SUM(credits_nano), 0) FROM ledger WHERE key_id = ?", (key_id,)).fetchone()[0]
     return (None if row is None or row["credits_nano"] is None else int(row["credits_nano"])), int(spent)
 
 
-def usage(conn: sqlite3.Connection, key_id: str, start_day: str, end_day: str) -> list[UsageRow]:
+def usage(conn: SqlConnection, key_id: str, start_day: str, end_day: str) -> list[UsageRow]:
     rows = conn.execute(
         "SELECT day, model, unit, COUNT(*) AS requests, SUM(units) AS units, SUM(credits_nano) AS credits"
         " FROM ledger WHERE key_id = ? AND day >= ? AND day <= ? GROUP BY day, model, unit ORDER BY day, model",
@@ -71,7 +71,7 @@ def usage(conn: sqlite3.Connection, key_id: str, start_day: str, end_day: str) -
             for r in rows]
 
 
-def totals(conn: sqlite3.Connection) -> list[UsageRow]:
+def totals(conn: SqlConnection) -> list[UsageRow]:
     """Every key's metered use since the database began, by model (day is "" in these rows)."""
     rows = conn.execute(
         "SELECT model, unit, COUNT(*) AS requests, SUM(units) AS units, SUM(credits_nano) AS credits"

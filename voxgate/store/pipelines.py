@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
-from voxgate.store.db import Database
+from voxgate.store.db import SqlDatabase, SqlRow
 from voxgate.store.interfaces import Pipeline, PipelineExists
 
 SCHEMA: list[str] = [
@@ -30,7 +29,7 @@ _FIELDS = ("stt_model", "llm_model", "tts_model", "voice", "system_prompt", "lan
            "temperature")
 
 
-def _pipeline(row: sqlite3.Row) -> Pipeline:
+def _pipeline(row: SqlRow) -> Pipeline:
     config = json.loads(row["config"])
     return Pipeline(id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"],
                     **{name: config[name] for name in _FIELDS if name in config})
@@ -41,7 +40,7 @@ def _config(pipeline: Pipeline) -> str:
 
 
 class SqlitePipelineStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
         db.add_schema(SCHEMA)
 
@@ -50,7 +49,7 @@ class SqlitePipelineStore:
             with self.db.transaction() as conn:
                 conn.execute("INSERT INTO pipelines (id, config, created_at, updated_at) VALUES (?, ?, ?, ?)",
                              (pipeline.id, _config(pipeline), pipeline.created_at, pipeline.updated_at))
-        except sqlite3.IntegrityError:
+        except self.db.integrity_errors:
             raise PipelineExists(pipeline.id) from None
 
     def get(self, pipeline_id: str) -> Pipeline | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from voxgate.store.db import Database
+from voxgate.store.db import SqlDatabase
 from voxgate.store.interfaces import StoredConversation
 
 SCHEMA: list[str] = [
@@ -19,7 +19,7 @@ SCHEMA: list[str] = [
 
 
 class SqliteResponseStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
         db.add_schema(SCHEMA)
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
-from voxgate.store.db import Database
+from voxgate.store.db import SqlDatabase, SqlRow
 from voxgate.store.interfaces import CustomVoice, VoiceLimitReached, VoiceMatchRecord
 
 SCHEMA: list[str] = [
@@ -37,7 +36,7 @@ SCHEMA: list[str] = [
 _COLUMNS = ("id, key_id, name, consent, model, voice, language, gender, similarity, sample_sha256, created_at")
 
 
-def _voice(row: sqlite3.Row) -> CustomVoice:
+def _voice(row: SqlRow) -> CustomVoice:
     return CustomVoice(id=row["id"], key_id=row["key_id"], name=row["name"], consent=row["consent"],
                        model=row["model"], voice=row["voice"], language=row["language"], gender=row["gender"],
                        similarity=float(row["similarity"]), sample_sha256=row["sample_sha256"],
@@ -45,7 +44,7 @@ def _voice(row: sqlite3.Row) -> CustomVoice:
 
 
 class SqliteVoiceStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
         db.add_schema(SCHEMA)
 
