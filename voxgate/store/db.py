@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -106,8 +108,8 @@ class Database:
         with self.transaction() as tx:
             for statement in schema or SCHEMA:
                 tx.execute(statement)
-            if schema is None:
-                _migrate_api_keys(tx)
+        if schema is None:
+            migrate(self)
 
     def conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -142,8 +144,61 @@ class Database:
         conn.commit()
 
 
-def _migrate_api_keys(conn: sqlite3.Connection) -> None:
-    existing = {row["name"] for row in conn.execute("PRAGMA table_info(api_keys)")}
+def _columns(conn: Any, table: str) -> set[str]:
+    return {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _api_key_policy(conn: Any) -> None:
+    existing = _columns(conn, "api_keys")
     for name, declaration in API_KEY_COLUMNS:
         if name not in existing:
             conn.execute(f"ALTER TABLE api_keys ADD COLUMN {name} {declaration}")
+
+
+def _job_request_column(conn: Any) -> None:
+    """Tables from before typed requests stored raw form fields in `fields`: the column is now `request`
+    (JobService still reads such a job's old fields). A database with no jobs table yet has nothing to do."""
+    columns = _columns(conn, "transcription_jobs")
+    if "fields" in columns and "request" not in columns:
+        conn.execute("ALTER TABLE transcription_jobs RENAME COLUMN fields TO request")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema change after the base tables, applied once per database and recorded with its version."""
+
+    version: int
+    name: str
+    apply: Callable[[Any], None]  # runs inside the write transaction that records it
+
+
+# In order; never edit one that has shipped, add the next version. Each is written so that a database already in
+# that shape (made before versions were recorded) passes through it unchanged.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "api_keys: admin, pipeline, credits_nano, rpm, concurrency", _api_key_policy),
+    Migration(2, "transcription_jobs: fields renamed to request", _job_request_column),
+)
+
+MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at REAL NOT NULL
+)"""
+
+
+def migrate(db: SqlDatabase) -> list[int]:
+    """Apply the versions this database lacks, each recorded in `schema_migrations`, in one write transaction
+    (so replicas starting together apply each once); returns the versions applied now. SQLite and PostgreSQL run
+    the same migrations."""
+    db.add_schema([MIGRATIONS_TABLE])
+    applied: list[int] = []
+    with db.transaction() as tx:
+        done = {int(row["version"]) for row in tx.execute("SELECT version FROM schema_migrations")}
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            migration.apply(tx)
+            tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                       (migration.version, migration.name, time.time()))
+            applied.append(migration.version)
+    return applied

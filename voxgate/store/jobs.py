@@ -102,23 +102,12 @@ def _record(row: SqlRow) -> JobRecord:
     return JobRecord(**data)
 
 
-def _migrate(conn: SqlConnection) -> None:
-    """Tables from before typed requests stored raw form fields in `fields`: the column is now `request`
-    (JobService still reads such a job's old fields)."""
-    columns = {row["name"] for row in conn.execute("PRAGMA table_info(transcription_jobs)")}
-    if "fields" in columns and "request" not in columns:
-        conn.execute("ALTER TABLE transcription_jobs RENAME COLUMN fields TO request")
-
-
 class SqliteJobStore:
     """The embedded `voxgate.store.interfaces.JobStore`."""
 
     def __init__(self, db: SqlDatabase) -> None:
         self.db = db
-        db.add_schema(SCHEMA[:1])
-        with db.transaction() as conn:
-            _migrate(conn)
-        db.add_schema(SCHEMA[1:])
+        db.add_schema(SCHEMA)  # an old table's `fields` column was renamed by migration 2 (store/db.py)
         db.add_schema(DELIVERY_SCHEMA)  # a job's end writes its webhook delivery; purging deletes it
 
     # ---- reads ----

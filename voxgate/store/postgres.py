@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from voxgate.store.db import API_KEY_COLUMNS, SCHEMA
+from voxgate.store.db import SCHEMA, migrate
 
 WRITE_LOCK = 0x766F78  # "vox": the advisory lock every write transaction holds
 
@@ -170,11 +170,7 @@ class PostgresDatabase:
         self._lock = threading.Lock()
         self.add_schema(schema or SCHEMA)
         if schema is None:
-            with self.transaction() as tx:
-                existing = {row["name"] for row in tx.execute("PRAGMA table_info(api_keys)")}
-                for name, declaration in API_KEY_COLUMNS:
-                    if name not in existing:
-                        tx.execute(f"ALTER TABLE api_keys ADD COLUMN {name} {declaration}")
+            migrate(self)  # the same versioned migrations as SQLite's
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - one database per process; statements are a fixed set
     def translated(self, sql: str) -> str:
