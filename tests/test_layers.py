@@ -33,6 +33,8 @@ ALLOWED: dict[str, set[str]] = {
     # live sessions: the transcription use case, Silero from asr for server_vad, a pipeline's turn for
     # conversations (`store` for the Pipeline record only), `config` for its bounds
     "realtime": {"transcription", "asr", "pipelines", "audio", "models", "store", "config"},
+    # inference on Ray actors: the Whisper and speech engines, the model spec, its settings
+    "workers": {"asr", "tts", "models", "config"},
     "audio": set(),
     "playground": set(),  # the page's files only
     "metrics": set(),  # prometheus-client only: the composition root hands it what it reads

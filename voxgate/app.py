@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
@@ -75,13 +76,28 @@ EXPOSED_HEADERS = ["x-request-id", "x-client-request-id", "x-credits-used", "ide
                    "x-ratelimit-reset-requests", "x-voxgate-voice", "content-disposition"]
 
 
-def transcription_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) -> TranscriptionService:
+def ray_workers(settings: Settings) -> Any:
+    """The Ray connection for the server's engines when VOXGATE_RAY_ADDRESS is set (None: all in this process)."""
+    if not settings.ray.address:
+        return None
+    from voxgate.workers import RayAsr  # ray is needed only here
+
+    return RayAsr(settings.ray, settings.server.cpu_threads, settings.asr.batch_size, settings.asr.short_window_s)
+
+
+def transcription_service(settings: Settings, catalog: Catalog, registry: ModelRegistry,
+                          ray: Any = None) -> TranscriptionService:
+    """`ray`: Whisper batches are decoded by Ray actors (the server passes it; the CLI decodes here)."""
+    offload = ray.offload if ray is not None else None
     return TranscriptionService(catalog, registry, settings.asr, settings.server.cpu_threads, settings.tmp_dir,
-                                max_audio_seconds=settings.limits.max_audio_seconds)
+                                max_audio_seconds=settings.limits.max_audio_seconds, offload=offload)
 
 
-def speech_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) -> SpeechService:
-    return SpeechService(catalog, registry, settings.server.cpu_threads, settings.limits.max_speech_input_chars)
+def speech_service(settings: Settings, catalog: Catalog, registry: ModelRegistry, ray: Any = None) -> SpeechService:
+    """`ray`: the server's RayAsr, when VOXGATE_RAY_TTS_ACTORS > 0 puts speech models on Ray actors too."""
+    remote = ray.speech if ray is not None and settings.ray.tts_actors > 0 else None
+    return SpeechService(catalog, registry, settings.server.cpu_threads, settings.limits.max_speech_input_chars,
+                         remote=remote)
 
 
 def chat_service(settings: Settings, catalog: Catalog, registry: ModelRegistry) -> ChatService:
@@ -155,10 +171,11 @@ def build_context(settings: Settings) -> AppContext:
     keys, gateway_store, pipeline_store = KeyStore(db), SqliteGatewayStore(db), SqlitePipelineStore(db)
     gateway = Gateway(settings.gateway, catalog, keys, gateway_store, upload_body_limit(settings),
                       pipelines=pipeline_store, limiter=rate_limiter(settings))
-    transcription = transcription_service(settings, catalog, registry)
+    ray = ray_workers(settings)
+    transcription = transcription_service(settings, catalog, registry, ray)
     jobs_service = JobService(settings.jobs, settings.webhooks, SqliteJobStore(db), SqliteDeliveryStore(db),
                               transcription, settings.jobs_dir, settings.data_dir, credit_store=gateway_store)
-    speech = speech_service(settings, catalog, registry)
+    speech = speech_service(settings, catalog, registry, ray)
     chat_models = chat_service(settings, catalog, registry)
     loaders = [lambda: transcription.engine(catalog.default("transcription")),
                lambda: speech.engine(catalog.default("speech"))]

@@ -127,6 +127,21 @@ class StoreSettings(BaseSettings):
     shared_dir: Path | None = None
 
 
+class RaySettings(BaseSettings):
+    """Inference workers on Ray: empty address, everything in this process."""
+
+    model_config = _section("VOXGATE_RAY_")
+
+    address: str = ""  # "auto", or host:port of the cluster's head (ray start --head)
+    asr_actors: int = Field(2, ge=1, le=256)  # Whisper actors per transcription model
+    tts_actors: int = Field(1, ge=0, le=256)  # actors per speech model (0: speech stays in the server)
+    actor_cpus: float = Field(1.0, gt=0)  # CPUs each actor reserves (and its decoding threads)
+    max_restarts: int = Field(1, ge=0)  # a dead actor is restarted and its batch retried this often
+    start_timeout_s: float = Field(300.0, gt=0)  # actors must have loaded their model by then
+    decode_timeout_s: float = Field(600.0, gt=0)  # one batch
+    namespace: str = "voxgate"
+
+
 class ConnectionSettings(BaseSettings):
     """How long and how much a client may take to send a request (voxgate.transport)."""
 
@@ -267,6 +282,7 @@ class Settings(BaseModel):
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -313,7 +329,7 @@ class Settings(BaseModel):
 _SECTIONS: tuple[type[BaseSettings], ...] = (ServerSettings, LimitSettings, ConnectionSettings, GatewaySettings,
                                              AsrSettings, JobSettings, WebhookSettings, VoiceSettings,
                                              LlmSettings, PipelineSettings, EmbeddingSettings, RealtimeSettings,
-                                             MetricsSettings, StoreSettings)
+                                             MetricsSettings, StoreSettings, RaySettings)
 
 
 def secret(name: str) -> str | None:

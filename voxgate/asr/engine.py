@@ -25,6 +25,7 @@ from voxgate.asr.window import (
     WINDOW_SAMPLES,
     Decoded,
     DecodeOptions,
+    Decoder,
     LanguageSlot,
     Window,
     WindowResult,
@@ -52,6 +53,7 @@ class WhisperEngine:
         self.workers = workers
         self.batch_size = batch_size
         self._scheduler: BatchScheduler | None = None
+        self._decoder: Decoder = self  # who decodes the batches: this process, or remote workers (offload)
         self._lock = threading.Lock()
         self._tokenizers: dict[tuple[str, str], Tokenizer] = {}
         self._suppress: dict[tuple[str, str], tuple[int, ...]] = {}
@@ -73,12 +75,20 @@ class WhisperEngine:
     def multilingual(self) -> bool:
         return bool(self.model.model.is_multilingual)
 
+    def offload(self, decoder: Decoder, workers: int) -> None:
+        """Decode batches with `decoder` (e.g. Ray actors holding this model), `workers` batches at a time; this
+        process keeps the feature extraction, the tokenizers and the long-form stages."""
+        with self._lock:
+            if self._scheduler is not None:
+                raise RuntimeError("offload before the first request")
+            self._decoder, self.workers = decoder, workers
+
     @property
     def scheduler(self) -> BatchScheduler:
         """The one batch scheduler of this model instance (created on first use)."""
         with self._lock:
             if self._scheduler is None:
-                self._scheduler = BatchScheduler(self, workers=self.workers, batch_size=self.batch_size)
+                self._scheduler = BatchScheduler(self._decoder, workers=self.workers, batch_size=self.batch_size)
             return self._scheduler
 
     def load_stats(self) -> tuple[int, int, int]:

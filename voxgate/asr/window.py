@@ -54,6 +54,14 @@ class LanguageSlot:
         self.detecting = False  # a batch holding this request's windows is detecting it right now
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, object]:
+        """Picklable (windows travel to Ray actors): everything but the lock."""
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def offer(self, language: str, probability: float) -> None:
         with self._lock:
             if self.language is None:

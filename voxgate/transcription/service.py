@@ -31,7 +31,8 @@ from voxgate.transcription.request import Task, TranscriptionRequest, parse_requ
 
 class TranscriptionService:
     def __init__(self, catalog: Catalog, registry: ModelRegistry, settings: AsrSettings, cpu_threads: int,
-                 tmp_dir: Path, max_audio_seconds: float | None = None) -> None:
+                 tmp_dir: Path, max_audio_seconds: float | None = None,
+                 offload: Callable[[WhisperEngine, Path], None] | None = None) -> None:
         self.catalog = catalog
         self.registry = registry
         self.settings = settings
@@ -39,6 +40,7 @@ class TranscriptionService:
         self.tmp_dir = tmp_dir  # decoded audio lives next to uploads, never in memory whole
         self.max_audio_seconds = max_audio_seconds  # decoding stops past this (a 400 audio_too_long)
         self.inferences = InferenceCounter()  # engine runs per model (GET /v1/admin/stats)
+        self.offload = offload  # hands a just-loaded model's batches to remote workers (Ray), if set
 
     def parse(self, fields: Fields, task: Task) -> TranscriptionRequest:
         """Validate request fields against this server's catalog (raises APIError naming the field)."""
@@ -51,6 +53,14 @@ class TranscriptionService:
     def engine(self, spec: ModelSpec) -> WhisperEngine:
         load = functools.partial(WhisperEngine.load, cpu_threads=self.cpu_threads, workers=self.settings.workers,
                                  batch_size=self.settings.batch_size, short_window_s=self.settings.short_window_s)
+        if self.offload is not None:
+            offload, plain = self.offload, load
+
+            def load(spec: ModelSpec, path: Path) -> WhisperEngine:  # type: ignore[misc]
+                engine = plain(spec, path)
+                offload(engine, path)
+                return engine
+
         return self.registry.get(spec, load)
 
     def declared_seconds(self, path: Path) -> float | None:

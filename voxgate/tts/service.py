@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from voxgate.audio.encode import CONTENT_TYPES, StreamEncoder
 from voxgate.errors import bad_request
@@ -43,14 +44,19 @@ class Utterance:
 
 
 class SpeechService:
-    def __init__(self, catalog: Catalog, registry: ModelRegistry, cpu_threads: int, max_input_chars: int) -> None:
+    def __init__(self, catalog: Catalog, registry: ModelRegistry, cpu_threads: int, max_input_chars: int,
+                 remote: Callable[[ModelSpec, Path, Path], SpeechEngine] | None = None) -> None:
         self.catalog = catalog
+        self.remote = remote  # (spec, weights, cache dir) -> an engine elsewhere (Ray actors), if set
         self.registry = registry
         self.cpu_threads = cpu_threads
         self.max_input_chars = max_input_chars
         self.inferences = InferenceCounter()  # synthesis runs per model (GET /v1/admin/stats)
 
     def engine(self, spec: ModelSpec) -> SpeechEngine:
+        if self.remote is not None:
+            remote, cache = self.remote, self.registry.cache_dir
+            return self.registry.get(spec, lambda s, path: remote(s, path, cache))
         if spec.engine == "kokoro":
             return self.registry.get(spec, functools.partial(KokoroEngine.load, cpu_threads=self.cpu_threads,
                                                              cache_dir=self.registry.cache_dir))
