@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import free_port, start_server, stop_server  # noqa: E402
-from tests.helpers import DATA, librivox_clips, wav_bytes  # noqa: E402
+from tests.helpers import librivox_clips, speech_parts, wav_bytes  # noqa: E402
 from tests.realtime_client import load16k  # noqa: E402
 
 RAY = str(ROOT / ".venv" / "bin" / "ray")
@@ -35,7 +35,7 @@ RUNS = 2
 
 
 def audio() -> tuple[bytes, float]:
-    parts = [load16k(p) for p, _ in librivox_clips()] + [load16k(DATA / "diarize_two_voices.wav")]
+    parts = speech_parts()
     order = parts + parts[::-1] + parts[2:] + parts[:2]
     gap = np.zeros(8000, dtype=np.float32)
     samples = np.concatenate([x for p in order for x in (p, gap)])

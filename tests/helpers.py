@@ -48,6 +48,18 @@ def librivox_clips() -> list[tuple[Path, str]]:
     return [(LIBRIVOX / f"{name}.wav", text) for name, text in (r.split("\t", 1) for r in rows)]
 
 
+def speech_parts() -> list[np.ndarray]:
+    """The LibriVox clips, then the two-voice conversation, at 16 kHz: about 53 s of speech in all."""
+    from tests.realtime_client import load16k
+
+    return [load16k(path) for path, _ in librivox_clips()] + [load16k(DATA / "diarize_two_voices.wav")]
+
+
+def long_speech_wav() -> bytes:
+    """`speech_parts()` one after another, as one WAV file (a long upload for jobs and remote decoding)."""
+    return wav_bytes(np.concatenate(speech_parts()))
+
+
 @dataclass
 class Decoded:
     codec: str

@@ -20,6 +20,14 @@ import redis
 from tests.conftest import free_port
 
 
+def _end(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def _pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if found:
@@ -53,11 +61,7 @@ class Postgres:
         return self.url(name)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        _end(self.process, 20)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -103,11 +107,7 @@ class Redis:
         return url
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        _end(self.process, 10)
 
 
 def start_redis() -> Redis:

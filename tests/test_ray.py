@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
 from tests.conftest import ROOT, LiveServer, free_port, start_server, stop_server
-from tests.helpers import DATA, decode, librivox_clips, wav_bytes, wer
+from tests.helpers import decode, librivox_clips, long_speech_wav, wav_bytes, wer
 from tests.realtime_client import load16k
 
 RAY = str(ROOT / ".venv" / "bin" / "ray")
@@ -56,12 +55,6 @@ def ray_server(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> It
         stop_server(live)
 
 
-def _long_audio() -> bytes:
-    """About 53 s of speech: the LibriVox clips and the two-voice conversation, one after another."""
-    parts = [load16k(path) for path, _ in librivox_clips()] + [load16k(DATA / "diarize_two_voices.wav")]
-    return wav_bytes(np.concatenate(parts))
-
-
 def _transcribe(server: LiveServer, audio: bytes) -> dict[str, object]:
     r = httpx.post(f"{server.base_url}/audio/transcriptions", headers={"Authorization": f"Bearer {server.key}"},
                    files={"file": ("long.wav", audio, "audio/wav")},
@@ -76,7 +69,7 @@ def _actor_pids(kind: str = "AsrWorker") -> list[int]:
 
 
 def test_a_long_file_through_ray_matches_in_process(ray_server: LiveServer, server: LiveServer) -> None:
-    audio = _long_audio()
+    audio = long_speech_wav()
     remote = _transcribe(ray_server, audio)
     local = _transcribe(server, audio)
     assert wer(str(local["text"]), str(remote["text"])) <= 0.01, (local["text"], remote["text"])
@@ -87,7 +80,7 @@ def test_a_long_file_through_ray_matches_in_process(ray_server: LiveServer, serv
 
 
 def test_a_killed_worker_is_replaced_and_the_request_completes(ray_server: LiveServer) -> None:
-    audio = _long_audio()
+    audio = long_speech_wav()
     _transcribe(ray_server, wav_bytes(load16k(librivox_clips()[1][0])))  # the actors are up
     before = _actor_pids()
     assert len(before) == 2

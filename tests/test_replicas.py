@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.db import query
-from tests.helpers import DATA, librivox_clips, wav_bytes, wer
-from tests.realtime_client import load16k
+from tests.helpers import librivox_clips, long_speech_wav, wer
 from tests.test_gateway import inferences, new_key
 from tests.test_webhooks import Receiver
 
@@ -98,19 +96,13 @@ def test_concurrency_is_one_count_over_all_replicas(cluster: list[LiveServer]) -
     assert _speech(cluster[1], key, "Free again.", {}).status_code == 200  # the slot was released
 
 
-def _long_audio() -> bytes:
-    """About 53 s of speech: the LibriVox clips and the two-voice conversation, one after another."""
-    parts = [load16k(path) for path, _ in librivox_clips()] + [load16k(DATA / "diarize_two_voices.wav")]
-    return wav_bytes(np.concatenate(parts))
-
-
 def test_a_job_survives_its_replica_being_killed(cluster: list[LiveServer]) -> None:
     key_id, key = new_key(cluster[0])
     auth = {"Authorization": f"Bearer {key}"}
     receiver = Receiver(lambda n: 200)
     try:
         r = httpx.post(f"{cluster[0].base_url}/audio/transcriptions", headers=auth,
-                       files={"file": ("long.wav", _long_audio(), "audio/wav")},
+                       files={"file": ("long.wav", long_speech_wav(), "audio/wav")},
                        data={"model": "whisper-1", "async": "true", "webhook_url": receiver.url}, timeout=60)
         assert r.status_code == 202, r.text
         job_id = r.json()["id"]

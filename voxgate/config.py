@@ -141,6 +141,11 @@ class RaySettings(BaseSettings):
     decode_timeout_s: float = Field(600.0, gt=0)  # one batch
     namespace: str = "voxgate"
 
+    @property
+    def actor_threads(self) -> int:
+        """Inference threads in each actor: its whole CPUs, at least one."""
+        return max(1, int(self.actor_cpus))
+
 
 class ConnectionSettings(BaseSettings):
     """How long and how much a client may take to send a request (voxgate.transport)."""

@@ -95,9 +95,10 @@ class RayAsr:
         from voxgate.workers.ray_tts import remote_speech
 
         ray = self._connect()
-        engine = remote_speech(ray, spec, path, actors=self.settings.tts_actors, actor_cpus=self.settings.actor_cpus,
-                               max_restarts=self.settings.max_restarts, cache_dir=cache_dir,
-                               start_timeout_s=self.settings.start_timeout_s, timeout_s=self.settings.decode_timeout_s)
+        settings = self.settings
+        engine = remote_speech(ray, spec, path, actors=settings.tts_actors, actor_cpus=settings.actor_cpus,
+                               threads=settings.actor_threads, max_restarts=settings.max_restarts, cache_dir=cache_dir,
+                               start_timeout_s=settings.start_timeout_s, timeout_s=settings.decode_timeout_s)
         log.info("%s: %d Ray actors synthesise its speech", spec.id, self.settings.tts_actors)
         return engine
 
@@ -107,8 +108,8 @@ class RayAsr:
         ray = self._connect()
         remote = ray.remote(num_cpus=self.settings.actor_cpus, max_restarts=self.settings.max_restarts,
                             max_task_retries=self.settings.max_restarts)(AsrWorker)
-        threads = max(1, int(self.settings.actor_cpus)) if self.settings.actor_cpus >= 1 else 1
-        actors = [remote.remote(engine.spec, str(path), threads, self.batch_size, self.short_window_s)
+        actors = [remote.remote(engine.spec, str(path), self.settings.actor_threads, self.batch_size,
+                                self.short_window_s)
                   for _ in range(self.settings.asr_actors)]
         ray.get([a.pid.remote() for a in actors], timeout=self.settings.start_timeout_s)  # loaded, or a clear error
         log.info("%s: %d Ray actors decode its batches", engine.spec.id, len(actors))

@@ -64,10 +64,9 @@ class RemoteSpeechEngine:
                 ray.cancel(stream)
 
 
-def remote_speech(ray: Any, spec: ModelSpec, path: Path, *, actors: int, actor_cpus: float, max_restarts: int,
-                  cache_dir: Path, start_timeout_s: float, timeout_s: float) -> RemoteSpeechEngine:
+def remote_speech(ray: Any, spec: ModelSpec, path: Path, *, actors: int, actor_cpus: float, threads: int,
+                  max_restarts: int, cache_dir: Path, start_timeout_s: float, timeout_s: float) -> RemoteSpeechEngine:
     remote = ray.remote(num_cpus=actor_cpus, max_restarts=max_restarts)(TtsWorker)
-    threads = max(1, int(actor_cpus))
     made = [remote.remote(spec, str(path), threads, str(cache_dir)) for _ in range(actors)]
     rates = ray.get([a.sample_rate.remote() for a in made], timeout=start_timeout_s)
     return RemoteSpeechEngine(made, int(rates[0]), timeout_s)
