@@ -148,6 +148,7 @@ def rtf(http: httpx.Client, model: str, voice: str, streams: int) -> float:
         audio, rate = decode(r.content)
         results.append((time.perf_counter() - started) / (audio.size / rate))
 
+    http.post("/v1/audio/speech", json={"model": model, "voice": voice, "input": "Warm up."}).raise_for_status()
     threads = [threading.Thread(target=one) for _ in range(streams)]
     for t in threads:
         t.start()

@@ -32,20 +32,25 @@ from voxgate.config import Settings, ServerSettings
 from voxgate.app import speech_service
 from voxgate.models.catalog import Catalog
 from voxgate.models.registry import ModelRegistry
+from voxgate.models.weights import prepare
+from piper import PiperVoice
 which, text = sys.argv[1], sys.argv[2]
 settings = Settings(server=ServerSettings(data_dir=Path(tempfile.mkdtemp()), cpu_threads=2))
 service = speech_service(settings, Catalog.load(), ModelRegistry(settings.model_cache_dir))
 utterance = service.prepare("tts-1", text, "alloy", 1.0, "wav")
-engine = service.engine(utterance.spec)
-started, samples = time.perf_counter(), 0
 if which == "voxgate":
+    engine = service.engine(utterance.spec)
+    rate, started = engine.sample_rate, time.perf_counter()
     blocks = engine.synthesize(utterance.text, utterance.options)
-else:
-    blocks = (chunk.audio_float_array for chunk in engine.voice.synthesize(utterance.text))
+else:  # Piper's own voice and call, nothing of voxgate's engine loaded
+    voice = PiperVoice.load(prepare(utterance.spec, settings.model_cache_dir))
+    rate, started = voice.config.sample_rate, time.perf_counter()
+    blocks = (chunk.audio_float_array for chunk in voice.synthesize(utterance.text))
+samples = 0
 for block in blocks:
     samples += len(block)
 print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "audio_s": samples / engine.sample_rate, "wall_s": time.perf_counter() - started}))
+                  "audio_s": samples / rate, "wall_s": time.perf_counter() - started}))
 """
 
 

@@ -58,3 +58,65 @@ def test_a_run_of_emoji_is_synthesised_in_bounded_calls(tmp_path: Path) -> None:
     engine = service.engine(utterance.spec)
     blocks = [len(b) / engine.sample_rate for b in engine.synthesize(utterance.text, utterance.options)]
     assert sum(blocks) > 30 and max(blocks) < 16.5, blocks
+
+
+RAMP_TEXT = ("In the middle of the long afternoon the committee finally agreed on a plan that nobody had expected, "
+             "and the chairman, who had argued against it for weeks, read it aloud to the room. Short one. "
+             "Speech recognition has improved a great deal over the last few years.")
+
+
+def test_ramp_starts_with_a_word_or_two_and_grows_by_at_most_its_factor() -> None:
+    pieces = split_for_streaming(RAMP_TEXT, first_max_chars=12, max_chars=300, growth=2.5)
+    assert pieces[0] == "In the"
+    assert " ".join(pieces) == RAMP_TEXT  # nothing lost or repeated at a seam
+    for before, after in zip(pieces, pieces[1:], strict=False):
+        if not before.endswith("."):  # inside one sentence the next piece is at most 2.5x (+ a short tail)
+            assert len(after) <= max(12, 2.5 * len(before)) * 1.25, (before, after)
+    assert "Short one." in pieces  # sentences are never merged
+    assert pieces[-1] == "Speech recognition has improved a great deal over the last few years."
+
+
+def test_ramp_prefers_clause_breaks_and_keeps_unspaced_text_whole() -> None:
+    pieces = split_for_streaming("Yes, of course, we can talk about the garden tomorrow morning after breakfast.",
+                                 first_max_chars=12, growth=2.5)
+    assert pieces[:2] == ["Yes,", "of course,"]
+    unspaced = "今日はとても良い天気ですね"
+    assert split_for_streaming(unspaced, first_max_chars=12, growth=2.5) == [unspaced]
+
+
+def test_kokoro_seams_pause_by_how_a_piece_ends() -> None:
+    from voxgate.tts.kokoro import SEAM_PAUSE_S, seam_kind
+
+    assert [seam_kind(p) for p in ["In the", "who had argued,", "to the room.", 'he said "no."', "本当？"]] == [
+        "word", "clause", "sentence", "sentence", "sentence"]
+    assert SEAM_PAUSE_S["word"] < SEAM_PAUSE_S["clause"] < SEAM_PAUSE_S["sentence"]
+
+
+def test_kokoro_first_audio_is_a_short_piece_and_the_rest_keeps_up() -> None:
+    """The first block is a word or two (under a second of audio); each later block took less time to make
+    than the audio already sent lasts, so a listener never waits mid-stream."""
+    import time
+
+    import numpy as np
+    from tests.conftest import MODEL_CACHE
+
+    from voxgate.app import speech_service
+    from voxgate.config import ServerSettings, Settings
+    from voxgate.models.catalog import Catalog
+    from voxgate.models.registry import ModelRegistry
+
+    settings = Settings(server=ServerSettings(data_dir=MODEL_CACHE.parent / "unit-data", cpu_threads=2))
+    service = speech_service(settings, Catalog.load(), ModelRegistry(MODEL_CACHE))
+    utterance = service.prepare("tts-1-hd", RAMP_TEXT, "nova", 1.0, "wav")
+    engine = service.engine(utterance.spec)
+    started, sent, stalls, blocks = time.perf_counter(), 0.0, [], []
+    for block in engine.synthesize(utterance.text, utterance.options):
+        ready = time.perf_counter() - started
+        if blocks:
+            stalls.append(ready - sent)
+        sent = max(sent, ready) + len(block) / engine.sample_rate
+        blocks.append(block)
+    assert len(blocks[0]) / engine.sample_rate < 1.0
+    assert len(blocks) >= 5
+    assert max(stalls) < 0.5, stalls  # loose: the machine is shared
+    assert 10 < len(np.concatenate(blocks)) / engine.sample_rate < 30

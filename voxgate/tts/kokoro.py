@@ -29,9 +29,15 @@ STYLE_SHAPE = (510, 1, 256)
 LANGUAGES = {"a": ("en-us", "en"), "b": ("en-gb", "en"), "e": ("es", "es"), "f": ("fr-fr", "fr"),
              "h": ("hi", "hi"), "i": ("it", "it"), "j": ("ja", "ja"), "p": ("pt-br", "pt"), "z": ("cmn", "zh")}
 GENDERS = {"f": "female", "m": "male"}
-# Kokoro is several times slower per character than Piper (real-time factor 0.2 to 0.6 on 2 cores), so its first
-# piece is cut shorter still: time to first audio is the time of the first piece.
-FIRST_PIECE_CHARS = 25
+# Kokoro synthesises a piece whole (its decoder normalises over the piece, so it cannot be cut into windows
+# like Piper's) at a real-time factor of 0.3 to 0.4 on 2 cores: time to first audio is the time of the first
+# piece, so that is a word or two, and each later piece may be at most PIECE_GROWTH times the one before, so
+# that the next piece is ready before the audio already sent runs out.
+FIRST_PIECE_CHARS = 12
+PIECE_GROWTH = 2.5
+# Silence between pieces by how a piece ends: a sentence pause, a comma's, or none beyond Kokoro's own at a
+# seam inside a clause (its trimmed pieces run words together otherwise).
+SEAM_PAUSE_S = {"sentence": PIECE_PAUSE_S, "clause": 0.08, "word": 0.03}
 
 
 class VoicesError(RuntimeError):
@@ -109,14 +115,26 @@ class KokoroEngine:
         style = self.style(opts.voice)
         language = opts.language or voice_language(parse_blend(opts.voice).lead)[0]
         g2p = phonemizer(language)
-        pause = np.zeros(int(self.sample_rate * PIECE_PAUSE_S), dtype=np.float32)
-        first = True
-        for piece in split_for_streaming(text, first_max_chars=FIRST_PIECE_CHARS):
+        seam: str | None = None  # how the last piece sent ended; None before the first
+        for piece in split_for_streaming(text, first_max_chars=FIRST_PIECE_CHARS, growth=PIECE_GROWTH):
             if g2p is not None:
                 audio, _ = self.kokoro.create(g2p(piece), voice=style, speed=opts.speed, is_phonemes=True, trim=True)
             else:
                 audio, _ = self.kokoro.create(piece, voice=style, speed=opts.speed, lang=language, trim=True)
             block = np.asarray(audio, dtype=np.float32)
             if block.size:
-                yield block if first else np.concatenate([pause, block])
-                first = False
+                if seam is not None:
+                    block = np.concatenate([np.zeros(int(self.sample_rate * SEAM_PAUSE_S[seam] / opts.speed),
+                                                     dtype=np.float32), block])
+                yield block
+                seam = seam_kind(piece)
+
+
+def seam_kind(piece: str) -> str:
+    """How a piece ends: a sentence, a clause (a comma, a dash), or mid-clause at a word."""
+    end = piece.rstrip("\"')]\u201d\u2019 ")[-1:]
+    if end in ".!?;\u3002\uff01\uff1f":
+        return "sentence"
+    if end in ",:\u2014-\uff0c\u3001\uff1b\uff1a":
+        return "clause"
+    return "word"

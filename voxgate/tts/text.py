@@ -24,14 +24,22 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def split_for_streaming(text: str, first_max_chars: int = 100, max_chars: int = 300) -> list[str]:
+def split_for_streaming(text: str, first_max_chars: int = 100, max_chars: int = 300,
+                        growth: float | None = None) -> list[str]:
     """Sentences, with the first one cut short and very long ones cut at clauses.
 
-    Piper synthesises a whole piece before returning it, so time to first byte is the time of the
-    first piece: a long first sentence is cut at its first clause break (or, when it has none and is
-    very long, at a word boundary), so a 1,000-character request starts about as fast as a short one.
-    Cutting mid-clause costs intonation (measured: the round trip through Whisper loses words), so
-    clause breaks are preferred and later pieces stay whole sentences."""
+    An engine that synthesises a whole piece before returning it starts only after its first piece, so a
+    long first sentence is cut at its first clause break (or, when it has none and is very long, at a word
+    boundary), and a 1,000-character request starts about as fast as a short one. Cutting mid-clause costs
+    intonation (measured: Piper's round trip through Whisper loses words), so clause breaks are preferred and
+    later pieces stay whole sentences.
+
+    With `growth`, for an engine slower than about a fifth of real time, every piece may be at most `growth`
+    times as long as the one before (up to `max_chars`), cut at clause breaks, else at word boundaries: a
+    short first piece followed by a whole long sentence would leave the listener waiting in silence for the
+    second."""
+    if growth is not None:
+        return _ramp(text, first_max_chars, max_chars, growth)
     pieces: list[str] = []
     for sentence in split_sentences(text):
         if not pieces and len(sentence) > first_max_chars:
@@ -42,6 +50,36 @@ def split_for_streaming(text: str, first_max_chars: int = 100, max_chars: int = 
                 continue
         pieces.extend(_cut(sentence, max_chars) if len(sentence) > max_chars else [sentence])
     return pieces
+
+
+def _ramp(text: str, first_max_chars: int, max_chars: int, growth: float) -> list[str]:
+    pieces: list[str] = []
+    budget = float(first_max_chars)
+    for sentence in split_sentences(text):
+        while sentence:
+            head, sentence = _prefix(sentence, int(budget))
+            pieces.append(head)
+            budget = min(float(max_chars), max(budget, len(head) * growth))
+    return pieces
+
+
+def _prefix(sentence: str, limit: int) -> tuple[str, str]:
+    """The whole sentence when it fits `limit` (or barely passes it: a tail of a word or two is not worth a
+    seam), else its longest clause-ending prefix within `limit`, else its longest prefix of whole words."""
+    if len(sentence) <= limit * 1.25:
+        return sentence, ""
+    best = -1
+    for match in _CLAUSE_BREAK.finditer(sentence):
+        if match.start() > limit:
+            break
+        best = match.start()
+    if best <= 0:
+        best = sentence.rfind(" ", 0, limit + 1)
+    if best <= 0:
+        best = sentence.find(" ")
+    if best <= 0:
+        return sentence, ""
+    return sentence[:best].strip(), sentence[best:].strip()
 
 
 def _first_piece(sentence: str, limit: int) -> tuple[str, str]:
