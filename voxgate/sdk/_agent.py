@@ -9,7 +9,8 @@ from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from voxgate.sdk import _calls
-from voxgate.sdk._calls import UNSET, Options, TimeoutTypes
+from voxgate.sdk._calls import UNSET, TimeoutTypes
+from voxgate.sdk._calls import options as _options
 from voxgate.sdk._files import FileTypes
 from voxgate.sdk.types import CreateEmbeddingResponse, PipelineAudioDeltaEvent, PipelineEvent
 
@@ -18,10 +19,6 @@ if TYPE_CHECKING:
     from voxgate.sdk._client import Client
 
 
-def _options(extra_headers: Mapping[str, str] | None, extra_body: Mapping[str, Any] | None,
-             timeout: TimeoutTypes, idempotency_key: str | None) -> Options:
-    return Options(extra_headers=extra_headers, extra_body=extra_body, timeout=timeout,
-                   idempotency_key=idempotency_key)
 
 
 def _chat_body(model: str, messages: Sequence[Mapping[str, Any]], **fields: Any) -> dict[str, Any]:

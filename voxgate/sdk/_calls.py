@@ -70,6 +70,14 @@ class Options:
     idempotency_key: str | None = None
 
 
+
+def options(extra_headers: Mapping[str, str] | None = None, extra_body: Mapping[str, Any] | None = None,
+            timeout: TimeoutTypes = UNSET, idempotency_key: str | None = None) -> Options:
+    """The per-call knobs from a method's keyword arguments (every resource's methods take the same ones)."""
+    return Options(extra_headers=extra_headers, extra_body=extra_body, timeout=timeout,
+                   idempotency_key=idempotency_key)
+
+
 @dataclass
 class Call(Generic[T]):
     method: str
