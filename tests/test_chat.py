@@ -172,7 +172,8 @@ def proxy(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> I
     catalog = Path(data / "upstream.toml")
     catalog.write_text("\n".join(entries))
     live = start_server(data / "server", {"VOXGATE_CATALOG": str(catalog), "FAKE_UPSTREAM_KEY": "sk-upstream-secret",
-                                          "VOXGATE_LLM_TIMEOUT_S": "2", "VOXGATE_LLM_PRELOAD": "false"})
+                                          "VOXGATE_LLM_TIMEOUT_S": "2", "VOXGATE_LLM_PRELOAD": "false",
+                                          "VOXGATE_LLM_MAX_UPSTREAM_BYTES": "8192"})
     try:
         yield live
     finally:
@@ -244,6 +245,8 @@ def test_the_proxy_serves_embeddings_and_images_too(proxy: LiveServer, upstream:
     with proxy.http() as http:
         failures = {
             "emb broken": (http.post("/v1/embeddings", json={"model": "hosted-emb-broken", "input": "x"}), 502),
+            # 200 vectors are about 14 KB from the fake upstream: past the server's 8 KB bound for one answer
+            "emb too big": (http.post("/v1/embeddings", json={"model": "hosted-emb", "input": ["x"] * 200}), 502),
             "img picky": (http.post("/v1/images/generations", json={"model": "hosted-img-picky", "prompt": "x"}),
                           400),
             "img slow": (http.post("/v1/images/generations", json={"model": "hosted-img-slow", "prompt": "x"}), 504),
@@ -254,6 +257,7 @@ def test_the_proxy_serves_embeddings_and_images_too(proxy: LiveServer, upstream:
     for name, (response, status) in failures.items():
         assert response.status_code == status, (name, response.text)
         assert set(response.json()["error"]) == {"message", "type", "param", "code"}, name
+    assert "over 8192 bytes" in failures["emb too big"][0].json()["error"]["message"]
     kinds_listed = {m.id: (m.model_extra or {})["voxgate"] for m in client.models.list().data}
     assert kinds_listed["hosted-img"]["task"] == "image" and kinds_listed["hosted-img"]["kind"] == "upstream"
     assert kinds_listed["hosted-emb"]["task"] == "embedding"

@@ -60,6 +60,7 @@ class LlmSettings(BaseSettings):
     max_waiting: int = Field(16, ge=0)  # requests queued behind the busy slots of one model; more get 429
     timeout_s: float = Field(120.0, gt=0)  # one whole completion, embedded or upstream
     connect_timeout_s: float = Field(10.0, gt=0)  # reaching an upstream
+    max_upstream_bytes: int = Field(64 * 1024 * 1024, ge=1024)  # one upstream JSON answer; larger is a 502
     preload: bool = True  # load (and warm) the default chat model at start, not on the first request
     response_history: int = Field(50, ge=1)  # messages a Responses conversation keeps (previous_response_id)
     response_retention_days: float = Field(30.0, gt=0)  # stored responses older than this are gone (404)

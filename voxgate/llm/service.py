@@ -35,7 +35,8 @@ class ChatService:
     def _upstream(self, spec: ModelSpec, _path: Path) -> UpstreamEngine:
         env = spec.options.get("api_key_env")
         key: Callable[[], str | None] = (lambda: self.secret(str(env))) if env else (lambda: None)
-        return UpstreamEngine(spec, key, self.settings.timeout_s, self.settings.connect_timeout_s)
+        return UpstreamEngine(spec, key, self.settings.timeout_s, self.settings.connect_timeout_s,
+                              self.settings.max_upstream_bytes)
 
     def engine(self, spec: ModelSpec) -> ChatEngine:
         """The shared engine of `spec`, loaded on first use (blocking: call off-loop)."""

@@ -23,6 +23,7 @@ from voxgate.models.catalog import ModelSpec
 
 MAX_ERROR_BYTES = 64 * 1024  # of an upstream's error body, read to quote its message
 MAX_LINE_BYTES = 1024 * 1024  # one SSE line of a stream; longer is a broken upstream
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a whole JSON answer (VOXGATE_LLM_MAX_UPSTREAM_BYTES)
 # What httpcore raises when the connection, not the upstream's answer, fails.
 TRANSPORT_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
                     httpcore.UnsupportedProtocol, httpcore.ConnectionNotAvailable, OSError)
@@ -65,8 +66,9 @@ async def _lines(response: httpcore.Response) -> AsyncIterator[bytes]:
 
 class UpstreamEngine:
     def __init__(self, spec: ModelSpec, api_key: Callable[[], str | None], timeout_s: float,
-                 connect_timeout_s: float) -> None:
+                 connect_timeout_s: float, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.spec = spec
+        self.max_body_bytes = max_body_bytes  # what one answer may hold in memory
         self.base = str(spec.options["base_url"]).rstrip("/")
         self.api_key = api_key  # read per request: a rotated key needs no restart
         self.timeout_s = timeout_s
@@ -119,6 +121,16 @@ class UpstreamEngine:
         obj["model"] = self.spec.id
         return obj
 
+    async def _read(self, response: httpcore.Response) -> bytes:
+        """The whole body, refused past `max_body_bytes` (a broken upstream must not exhaust memory)."""
+        body = bytearray()
+        async for block in response.aiter_stream():
+            body += block
+            if len(body) > self.max_body_bytes:
+                raise APIError(502, f"{self._name()} sent an answer over {self.max_body_bytes} bytes",
+                               code="upstream_error", type="server_error")
+        return bytes(body)
+
     async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:
         return await self.post("/chat/completions", payload)
 
@@ -131,7 +143,7 @@ class UpstreamEngine:
                                             extensions={"timeout": self.timeouts}) as response:
                     if response.status >= 400:
                         raise await self._failed(response)
-                    body = await response.aread()
+                    body = await self._read(response)
         except APIError:
             raise
         except (*TRANSPORT_ERRORS, TimeoutError) as exc:
