@@ -8,7 +8,7 @@ LINT_STAMP := $(VENV)/.installed-lint
 # Kokoro's voice tables ship in an npm package, not a wheel: fetched once into the environment.
 KOKORO_VOICES := $(VENV)/share/voxgate/kokoro-js-1.2.1.tgz
 
-.PHONY: serve test lint bench install clean browser services llm-0.5b llm-1.5b
+.PHONY: serve test lint bench bench-data install clean browser services llm-0.5b llm-1.5b
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,7 +71,15 @@ lint: $(LINT_STAMP)
 	$(BIN)/ruff check voxgate tests bench
 	$(BIN)/mypy
 
-bench: $(TEST_STAMP)
+# The benches' reference speakers and conversations: Debian's flite and espeak-ng voices and the pocketsphinx test
+# recordings (a LibriVox reader and the `cards` speaker).
+bench-data:
+	@{ command -v flite >/dev/null && command -v espeak-ng >/dev/null && [ -d /usr/share/pocketsphinx/test/data ]; } || { \
+		echo "installing Debian's flite, espeak-ng and pocketsphinx-testdata for the benches"; \
+		$(SUDO) apt-get install -y -q flite espeak-ng pocketsphinx-testdata >/dev/null 2>&1 || { $(SUDO) apt-get update -q \
+		>/dev/null && $(SUDO) apt-get install -y -q flite espeak-ng pocketsphinx-testdata >/dev/null; }; }
+
+bench: $(TEST_STAMP) bench-data
 	$(BIN)/python bench/run_all.py
 
 clean:
