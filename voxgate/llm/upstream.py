@@ -23,7 +23,6 @@ from voxgate.models.catalog import ModelSpec
 
 MAX_ERROR_BYTES = 64 * 1024  # of an upstream's error body, read to quote its message
 MAX_LINE_BYTES = 1024 * 1024  # one SSE line of a stream; longer is a broken upstream
-MAX_BODY_BYTES = 64 * 1024 * 1024  # a whole JSON answer (VOXGATE_LLM_MAX_UPSTREAM_BYTES)
 # What httpcore raises when the connection, not the upstream's answer, fails.
 TRANSPORT_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
                     httpcore.UnsupportedProtocol, httpcore.ConnectionNotAvailable, OSError)
@@ -49,6 +48,16 @@ def _header(response: httpcore.Response, name: bytes) -> str | None:
     return None
 
 
+async def _take(response: httpcore.Response, limit: int) -> bytes:
+    """The body, read until it ends or passes `limit` bytes (then a little more than `limit`)."""
+    body = bytearray()
+    async for block in response.aiter_stream():
+        body += block
+        if len(body) > limit:
+            break
+    return bytes(body)
+
+
 async def _lines(response: httpcore.Response) -> AsyncIterator[bytes]:
     """The lines of a streamed body (SSE separates events by LF or CRLF); a line is bounded."""
     pending = b""
@@ -66,7 +75,7 @@ async def _lines(response: httpcore.Response) -> AsyncIterator[bytes]:
 
 class UpstreamEngine:
     def __init__(self, spec: ModelSpec, api_key: Callable[[], str | None], timeout_s: float,
-                 connect_timeout_s: float, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 connect_timeout_s: float, max_body_bytes: int) -> None:
         self.spec = spec
         self.max_body_bytes = max_body_bytes  # what one answer may hold in memory
         self.base = str(spec.options["base_url"]).rstrip("/")
@@ -91,11 +100,7 @@ class UpstreamEngine:
         return f"upstream of model {self.spec.id!r}"
 
     async def _failed(self, response: httpcore.Response) -> APIError:
-        body = b""
-        async for block in response.aiter_stream():
-            body += block
-            if len(body) > MAX_ERROR_BYTES:
-                break
+        body = await _take(response, MAX_ERROR_BYTES)
         message = f"{self._name()} answered {response.status}: {_message(body)}"
         status = response.status
         if status in (400, 404, 413, 422):  # the request itself is wrong: the client's to fix
@@ -121,16 +126,6 @@ class UpstreamEngine:
         obj["model"] = self.spec.id
         return obj
 
-    async def _read(self, response: httpcore.Response) -> bytes:
-        """The whole body, refused past `max_body_bytes` (a broken upstream must not exhaust memory)."""
-        body = bytearray()
-        async for block in response.aiter_stream():
-            body += block
-            if len(body) > self.max_body_bytes:
-                raise APIError(502, f"{self._name()} sent an answer over {self.max_body_bytes} bytes",
-                               code="upstream_error", type="server_error")
-        return bytes(body)
-
     async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:
         return await self.post("/chat/completions", payload)
 
@@ -143,7 +138,10 @@ class UpstreamEngine:
                                             extensions={"timeout": self.timeouts}) as response:
                     if response.status >= 400:
                         raise await self._failed(response)
-                    body = await self._read(response)
+                    body = await _take(response, self.max_body_bytes)
+                    if len(body) > self.max_body_bytes:  # a broken upstream must not exhaust memory
+                        raise APIError(502, f"{self._name()} sent an answer over {self.max_body_bytes} bytes",
+                                       code="upstream_error", type="server_error")
         except APIError:
             raise
         except (*TRANSPORT_ERRORS, TimeoutError) as exc:

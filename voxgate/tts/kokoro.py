@@ -35,8 +35,8 @@ GENDERS = {"f": "female", "m": "male"}
 # that the next piece is ready before the audio already sent runs out.
 FIRST_PIECE_CHARS = 12
 PIECE_GROWTH = 2.5
-# Silence between pieces by how a piece ends: a sentence pause, a comma's, or none beyond Kokoro's own at a
-# seam inside a clause (its trimmed pieces run words together otherwise).
+# Silence between pieces by how a piece ends: a sentence pause, a comma's, or a short one at a seam inside a
+# clause (its trimmed pieces run words together without it).
 SEAM_PAUSE_S = {"sentence": PIECE_PAUSE_S, "clause": 0.08, "word": 0.03}
 
 

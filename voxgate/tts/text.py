@@ -99,11 +99,10 @@ def _word_cut(sentence: str, limit: int, phrase_aware: bool) -> int:
     leaves two words, else the first such space within CLAUSE_REACH x `limit`."""
     spaces = [i for i, c in enumerate(sentence) if c == " "]
     within = [i for i in spaces if i <= limit]
-    if not phrase_aware:  # for time alone, but never one short word ("La" | "biblioteca" was heard "La e")
-        lone = within and len(sentence[:within[-1]].split()) == 1 and len(sentence[:within[-1]].strip()) <= SHORT_WORD
-        if lone and len(spaces) > len(within):
-            return spaces[len(within)]
-        return within[-1] if within else (spaces[0] if spaces else -1)
+    plain = within[-1] if within else (spaces[0] if spaces else -1)  # the cut for time alone
+    if not phrase_aware:  # but never one short word ("La" | "biblioteca" was heard "La e")
+        lone = within and len(sentence[:plain].split()) == 1 and len(sentence[:plain].strip()) <= SHORT_WORD
+        return spaces[len(within)] if lone and len(spaces) > len(within) else plain
 
     def ends_well(i: int) -> bool:
         words = sentence[:i].split()
@@ -115,7 +114,7 @@ def _word_cut(sentence: str, limit: int, phrase_aware: bool) -> int:
     for i in spaces:
         if limit < i <= limit * CLAUSE_REACH and ends_well(i):
             return i
-    return within[-1] if within else (spaces[0] if spaces else -1)
+    return plain
 
 
 def _first_piece(sentence: str, limit: int) -> tuple[str, str]:
